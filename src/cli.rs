@@ -1,0 +1,81 @@
+//! The command line: global flags and one subcommand enum (clap derive).
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Args, Parser, Subcommand};
+
+/// Publish Markdown articles as RSS, Atom and JSON feeds and email newsletters.
+#[derive(Debug, Parser)]
+#[command(name = "pressroom", version, about, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  pressroom build\n  pressroom --root ~/sites/dispatch check\n  pressroom new \"Rust at the Edge\""
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The site's folder (holds config.toml and content/).
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Pretend the current time is this RFC 3339 instant (decides what is
+    /// published and scheduled).
+    #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_now)]
+    pub now: Option<DateTime<FixedOffset>>,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more (-v: each file, -vv: debugging detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the RSS, Atom and JSON feeds (and per-tag feeds) to public/.
+    #[command(
+        after_help = "Example:\n  pressroom build\n\nFiles whose bytes would not change are not rewritten.\nExit status: 0 built, 1 a problem in config.toml or content/ (nothing written), 2 the output could not be written."
+    )]
+    Build,
+    /// Check config.toml and every article; list every problem, exit 1 if any.
+    #[command(after_help = "Example:\n  pressroom check && pressroom build")]
+    Check,
+    /// Create a new article with every front-matter field, dated today.
+    #[command(
+        after_help = "Example:\n  pressroom new \"Rust at the Edge: What We Learned\"\n  pressroom new --dir guides \"Subject lines that work\""
+    )]
+    New(NewArgs),
+    /// Create a new site: config.toml, one example article and templates/.
+    #[command(
+        after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
+    )]
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The article's title.
+    pub title: String,
+    /// Sub-folder of content/ to create it in.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create the site in (created if missing; must not already
+    /// hold a config.toml).
+    pub dir: PathBuf,
+}
+
+fn parse_now(value: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(value).map_err(|e| {
+        format!("`{value}` is not an RFC 3339 time such as 2025-03-09T08:00:00Z ({e})")
+    })
+}

@@ -1,0 +1,75 @@
+//! One module per subcommand: wiring and reporting only. The work happens
+//! in the pure core (`content`, `feed`); this layer reads and writes files.
+
+mod build;
+mod check;
+mod init;
+mod new;
+
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{DateTime, FixedOffset, Utc};
+
+use crate::cli::{Cli, Command, Global};
+use crate::config::{Config, ConfigError};
+use crate::content::{LoadError, Site};
+
+/// The configuration file's name inside the site root.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Runs the chosen command.
+pub fn run(cli: Cli) -> Result<()> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Build => build::run(global),
+        Command::Check => check::run(global),
+        Command::New(args) => new::run(global, args),
+        Command::Init(args) => init::run(args),
+    }
+}
+
+/// A problem in the user's input (content, config, templates): exit 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// 1 for problems in the user's input, 2 for a run that could not finish.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let input = err.chain().any(|cause| {
+        cause.is::<InputError>() || cause.is::<ConfigError>() || cause.is::<LoadError>()
+    });
+    if input {
+        1
+    } else {
+        2
+    }
+}
+
+/// The time that decides what is published: `--now`, or the clock.
+pub fn now(global: &Global) -> DateTime<FixedOffset> {
+    global.now.unwrap_or_else(|| Utc::now().fixed_offset())
+}
+
+/// Reads the site's config.toml.
+pub fn load_config(root: &Path) -> Result<Config> {
+    let path = root.join(CONFIG_FILE);
+    if !path.is_file() {
+        return Err(InputError(format!(
+            "{}: no such file; run `pressroom init` to create a site, or pass --root DIR",
+            path.display()
+        ))
+        .into());
+    }
+    let text = crate::fs::read_to_string(&path)?;
+    Ok(Config::parse(
+        &crate::content::display_path(root, &path),
+        &text,
+    )?)
+}
+
+/// Reads config.toml and every article.
+pub fn load_site(root: &Path) -> Result<Site> {
+    let config = load_config(root)?;
+    Ok(Site::load(root, config)?)
+}

@@ -1,0 +1,346 @@
+//! The site's configuration (`config.toml`): what it may contain, its
+//! defaults, and the checks that make every later use of it safe.
+//! [`Config::parse`] is pure; [`Config::load`] reads the file.
+
+use std::path::{Component, Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use url::Url;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub site: SiteConfig,
+    #[serde(default)]
+    pub feeds: FeedConfig,
+}
+
+/// `[site]`: who publishes, where, and in which time zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The site's name: feed titles, email footers.
+    pub title: String,
+    /// One line about the site: RSS `<description>`, Atom `<subtitle>`.
+    #[serde(default)]
+    pub description: String,
+    /// Absolute URL the site is served from; every link is made absolute
+    /// against it.
+    pub base_url: Url,
+    /// Default author for articles that do not name one.
+    pub author: String,
+    /// Language tag of the content (RSS `<language>`, `xml:lang`).
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// IANA time zone for dates written without an offset.
+    #[serde(default = "default_timezone")]
+    pub timezone: Tz,
+    /// Rights statement (RSS `<copyright>`, Atom `<rights>`).
+    #[serde(default)]
+    pub copyright: Option<String>,
+    /// Small square icon (Atom `<icon>`, JSON `favicon`); relative to base_url.
+    #[serde(default)]
+    pub icon: Option<String>,
+    /// Larger logo (RSS `<image>`, Atom `<logo>`, JSON `icon`); relative to base_url.
+    #[serde(default)]
+    pub logo: Option<String>,
+    /// Where an article lives: `{slug}`, `{year}`, `{month}`, `{day}` are replaced.
+    #[serde(default = "default_permalink")]
+    pub permalink: String,
+    /// Folder of articles, relative to the site root.
+    #[serde(default = "default_content_dir")]
+    pub content_dir: PathBuf,
+    /// Folder that `build` writes, relative to the site root.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+}
+
+/// `[feeds]`: which feeds to write and what they carry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// RSS 2.0 file, relative to output_dir; empty to skip.
+    pub rss: PathBuf,
+    /// Atom 1.0 file, relative to output_dir; empty to skip.
+    pub atom: PathBuf,
+    /// JSON Feed 1.1 file, relative to output_dir; empty to skip.
+    pub json: PathBuf,
+    /// Items per feed, newest first; 0 keeps every published article.
+    pub limit: usize,
+    /// Full article HTML in the feeds (else the summary only).
+    pub full_content: bool,
+    /// Append each article's call to action to its full content.
+    pub append_cta: bool,
+    /// Also write one set of feeds per tag under `tags/<tag>/`.
+    pub tag_feeds: bool,
+    /// WebSub hub to announce (`<link rel="hub">`).
+    pub hub: Option<Url>,
+    /// The authority in `tag:` ids; defaults to base_url's host. Set it
+    /// before moving the site to another domain so ids stay the same.
+    pub id_domain: Option<String>,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            rss: PathBuf::from("rss.xml"),
+            atom: PathBuf::from("atom.xml"),
+            json: PathBuf::from("feed.json"),
+            limit: 20,
+            full_content: true,
+            append_cta: true,
+            tag_feeds: true,
+            hub: None,
+            id_domain: None,
+        }
+    }
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+fn default_timezone() -> Tz {
+    Tz::UTC
+}
+fn default_permalink() -> String {
+    "/{slug}/".into()
+}
+fn default_content_dir() -> PathBuf {
+    PathBuf::from("content")
+}
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("public")
+}
+
+/// Every problem found in a configuration, one per line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Parses and checks a configuration. `name` is the file name used in
+    /// messages.
+    pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError {
+            problems: vec![toml_problem(name, text, &e)],
+        })?;
+        let problems = config.validate(name, text);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = crate::fs::read_to_string(path)?;
+        Ok(Config::parse(&path.display().to_string(), &text)?)
+    }
+
+    fn validate(&mut self, name: &str, text: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            let line = key_line(text, key.rsplit('.').next().unwrap_or(key)).unwrap_or(1);
+            problems.push(format!("{name}:{line}: {key}: {message}"));
+        };
+
+        let site = &mut self.site;
+        if site.title.trim().is_empty() {
+            problem("site.title", "must not be empty".into());
+        }
+        if site.author.trim().is_empty() {
+            problem("site.author", "must not be empty".into());
+        }
+        if !matches!(site.base_url.scheme(), "http" | "https") || site.base_url.host_str().is_none()
+        {
+            problem(
+                "site.base_url",
+                format!("`{}` is not an http(s) URL with a host", site.base_url),
+            );
+        }
+        if !site.base_url.path().ends_with('/') {
+            let path = format!("{}/", site.base_url.path());
+            site.base_url.set_path(&path);
+        }
+        site.base_url.set_query(None);
+        site.base_url.set_fragment(None);
+        if !site.permalink.contains("{slug}") {
+            problem(
+                "site.permalink",
+                format!("`{}` must contain {{slug}}", site.permalink),
+            );
+        }
+        if let Some(bad) = unknown_placeholder(&site.permalink) {
+            problem(
+                "site.permalink",
+                format!(
+                    "unknown placeholder `{{{bad}}}`; use {{slug}}, {{year}}, {{month}} or {{day}}"
+                ),
+            );
+        }
+        for (key, path) in [
+            ("site.content_dir", &site.content_dir),
+            ("site.output_dir", &site.output_dir),
+            ("feeds.rss", &self.feeds.rss),
+            ("feeds.atom", &self.feeds.atom),
+            ("feeds.json", &self.feeds.json),
+        ] {
+            if !is_inside(path) {
+                problem(
+                    key,
+                    format!(
+                        "`{}` must be a relative path that stays inside the site",
+                        path.display()
+                    ),
+                );
+            }
+        }
+        if self.site.output_dir.as_os_str().is_empty() {
+            problem("site.output_dir", "must not be empty".into());
+        }
+        if let Some(domain) = &self.feeds.id_domain {
+            if domain.is_empty()
+                || !domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            {
+                problem(
+                    "feeds.id_domain",
+                    format!("`{domain}` is not a domain name"),
+                );
+            }
+        }
+        problems
+    }
+
+    /// The authority of `tag:` ids, lower case.
+    pub fn id_domain(&self) -> String {
+        self.feeds
+            .id_domain
+            .clone()
+            .or_else(|| self.site.base_url.host_str().map(str::to_owned))
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }
+
+    /// An absolute URL for a site-relative reference such as the logo.
+    pub fn site_url(&self, reference: &str) -> String {
+        self.site
+            .base_url
+            .join(reference.trim_start_matches('/'))
+            .map(String::from)
+            .unwrap_or_else(|_| reference.to_owned())
+    }
+}
+
+/// The 1-based line on which `key = ` appears, if it does.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            line.strip_prefix(key)
+                .map(|rest| rest.trim_start().starts_with('='))
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
+}
+
+fn toml_problem(name: &str, text: &str, e: &toml::de::Error) -> String {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+        .unwrap_or(1);
+    let message = e.message().trim().to_owned();
+    format!("{name}:{line}: {message}")
+}
+
+fn unknown_placeholder(pattern: &str) -> Option<String> {
+    let mut rest = pattern;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        if !matches!(name, "slug" | "year" | "month" | "day") {
+            return Some(name.to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+/// True when `path` is relative and never climbs out with `..`.
+pub fn is_inside(path: &Path) -> bool {
+    path.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[site]
+title = "Dispatch"
+base_url = "https://example.com/blog"
+author = "Mara"
+timezone = "Europe/Berlin"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse("config.toml", MINIMAL).unwrap();
+        assert_eq!(c.site.base_url.as_str(), "https://example.com/blog/");
+        assert_eq!(c.feeds.limit, 20);
+        assert_eq!(c.site.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.id_domain(), "example.com");
+        assert_eq!(c.site_url("/logo.png"), "https://example.com/blog/logo.png");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = format!("{MINIMAL}colour = \"red\"\n");
+        let err = Config::parse("config.toml", &text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("config.toml:7: unknown field `colour`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_time_zone_is_an_error() {
+        let text = MINIMAL.replace("Europe/Berlin", "Mars/Olympus");
+        let err = Config::parse("config.toml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("config.toml:6:"), "{err}");
+        assert!(err.contains("Mars/Olympus"), "{err}");
+    }
+
+    #[test]
+    fn all_semantic_problems_are_listed_together() {
+        let text = format!(
+            "{}[feeds]\nrss = \"../../etc/rss.xml\"\n",
+            MINIMAL.replace(
+                "author = \"Mara\"",
+                "author = \"\"\npermalink = \"/{title}/\""
+            )
+        );
+        let err = Config::parse("config.toml", &text).unwrap_err();
+        let all = err.problems.join("\n");
+        assert_eq!(err.problems.len(), 4, "{all}");
+        assert!(all.contains("site.author: must not be empty"), "{all}");
+        assert!(
+            all.contains("site.permalink: `/{title}/` must contain {slug}"),
+            "{all}"
+        );
+        assert!(all.contains("unknown placeholder `{title}`"), "{all}");
+        assert!(
+            all.contains("feeds.rss: `../../etc/rss.xml` must be a relative path"),
+            "{all}"
+        );
+    }
+}

@@ -1,0 +1,553 @@
+//! Front matter: splitting a file into its YAML block and Markdown body, and
+//! turning the YAML into typed fields. Every field is checked on its own, so
+//! one file reports all of its problems at once, each with its line.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use chrono_tz::Tz;
+use serde_yaml::Value;
+
+use super::date;
+use super::slug::Slug;
+use crate::text::single_line;
+
+/// A file cut into its parts. Line numbers are 1-based, in the file.
+#[derive(Debug)]
+pub struct Split<'a> {
+    pub yaml: &'a str,
+    pub yaml_line: usize,
+    pub body: &'a str,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub line: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(line: usize, key: Option<&str>, message: impl Into<String>) -> Self {
+        FieldError {
+            line,
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+/// Cuts a file into front matter and body. A UTF-8 byte order mark and
+/// CRLF line endings are accepted.
+pub fn split(text: &str) -> Result<Split<'_>, FieldError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or("");
+    if text.trim().is_empty() {
+        return Err(FieldError::new(1, None, "the file is empty; an article starts with a `---` line, its front matter, and a closing `---` line"));
+    }
+    if first.trim_end() != "---" {
+        return Err(FieldError::new(
+            1,
+            None,
+            "missing front matter: the file must start with a line `---`, then YAML (title, publish_date, …), then a closing `---` line",
+        ));
+    }
+    let yaml_start = first.len();
+    let mut offset = yaml_start;
+    for (index, line) in lines.enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "---" || trimmed == "..." {
+            return Ok(Split {
+                yaml: &text[yaml_start..offset],
+                yaml_line: 2,
+                body: &text[offset + line.len()..],
+            });
+        }
+        offset += line.len();
+        let _ = index;
+    }
+    Err(FieldError::new(
+        1,
+        None,
+        "front matter is not closed: add a line `---` after the last front-matter key",
+    ))
+}
+
+/// The fields of the article format, typed and checked.
+#[derive(Debug, Clone)]
+pub struct FrontMatter {
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub read_time: Option<String>,
+    pub publish_date: DateTime<FixedOffset>,
+    pub created_date: Option<DateTime<FixedOffset>>,
+    pub updated_date: Option<DateTime<FixedOffset>>,
+    pub hero_image: Option<String>,
+    pub cta: Option<String>,
+    pub slug: Option<Slug>,
+    pub id: Option<String>,
+    pub tags: Vec<String>,
+    pub draft: bool,
+    /// Keys the format does not know: kept (templates may use them), never fatal.
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// Parses the YAML block. `yaml_line` is the file line the block starts on.
+pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<FieldError>> {
+    let value: Value = if yaml.trim().is_empty() {
+        Value::Mapping(Default::default())
+    } else {
+        serde_yaml::from_str(yaml).map_err(|e| {
+            let line = e.location().map(|l| l.line()).unwrap_or(1) + yaml_line - 1;
+            vec![FieldError::new(
+                line,
+                None,
+                format!("invalid YAML: {}", strip_location(&e.to_string())),
+            )]
+        })?
+    };
+    let mapping = match value {
+        Value::Mapping(m) => m,
+        Value::Null => Default::default(),
+        _ => {
+            return Err(vec![FieldError::new(
+                yaml_line,
+                None,
+                "front matter must be `key: value` lines",
+            )])
+        }
+    };
+
+    let mut fields = Fields {
+        yaml,
+        yaml_line,
+        tz,
+        errors: Vec::new(),
+        seen: Vec::new(),
+    };
+    let mut extra = BTreeMap::new();
+    let mut raw: BTreeMap<String, Value> = BTreeMap::new();
+    for (key, value) in mapping {
+        match key {
+            Value::String(k) => {
+                raw.insert(k, value);
+            }
+            other => {
+                let k = serde_yaml::to_string(&other)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                fields.errors.push(FieldError::new(
+                    fields.line_of(&k),
+                    Some(&k),
+                    "keys must be text",
+                ));
+            }
+        }
+    }
+
+    let title = fields.text(&mut raw, "title", true);
+    let subtitle = fields.text(&mut raw, "subtitle", true);
+    let description = fields.text(&mut raw, "description", true);
+    let author = fields.author(&mut raw);
+    let read_time = fields.text(&mut raw, "read_time", true);
+    let publish_date = fields.date(&mut raw, "publish_date");
+    let created_date = fields.date(&mut raw, "created_date");
+    let updated_date = fields.date(&mut raw, "updated_date");
+    let hero_image = fields.text(&mut raw, "heroImage", true);
+    let cta = fields.text(&mut raw, "cta", false);
+    let slug = fields.slug(&mut raw);
+    let id = fields.id(&mut raw);
+    let tags = fields.tags(&mut raw);
+    let draft = fields.flag(&mut raw, "draft");
+    for (key, value) in raw {
+        extra.insert(key, value);
+    }
+
+    if title.is_none() && !fields.seen.iter().any(|k| k == "title") {
+        fields.errors.push(FieldError::new(
+            yaml_line,
+            Some("title"),
+            "missing; every article needs a title",
+        ));
+    }
+    if publish_date.is_none() && !fields.seen.iter().any(|k| k == "publish_date") {
+        fields.errors.push(FieldError::new(
+            yaml_line,
+            Some("publish_date"),
+            format!("missing; every article needs one ({})", date::FORMS),
+        ));
+    }
+    if !fields.errors.is_empty() {
+        fields.errors.sort_by_key(|e| e.line);
+        return Err(fields.errors);
+    }
+    Ok(FrontMatter {
+        title: title.expect("checked above"),
+        subtitle,
+        description,
+        author,
+        read_time,
+        publish_date: publish_date.expect("checked above"),
+        created_date,
+        updated_date,
+        hero_image,
+        cta,
+        slug,
+        id,
+        tags,
+        draft: draft.unwrap_or(false),
+        extra,
+    })
+}
+
+/// serde_yaml ends its messages with " at line L column C"; we give the
+/// line ourselves.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(start) => {
+            let rest = &message[start + " at line ".len()..];
+            let tail = rest.find(',').map(|i| &rest[i..]).unwrap_or("");
+            format!("{}{}", &message[..start], tail)
+        }
+        None => message.to_owned(),
+    }
+}
+
+struct Fields<'a> {
+    yaml: &'a str,
+    yaml_line: usize,
+    tz: Tz,
+    errors: Vec<FieldError>,
+    /// Keys that were present (even if invalid), so "missing" is not
+    /// reported on top of "wrong type".
+    seen: Vec<String>,
+}
+
+impl Fields<'_> {
+    /// The file line where `key:` starts, or the first front-matter line.
+    fn line_of(&self, key: &str) -> usize {
+        self.yaml
+            .lines()
+            .position(|line| {
+                let line = line.strip_prefix(['"', '\'']).unwrap_or(line);
+                line.strip_prefix(key)
+                    .map(|rest| {
+                        let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+                        rest.trim_start().starts_with(':')
+                    })
+                    .unwrap_or(false)
+            })
+            .map(|i| i + self.yaml_line)
+            .unwrap_or(self.yaml_line)
+    }
+
+    fn error(&mut self, key: &str, message: impl Into<String>) {
+        let line = self.line_of(key);
+        self.errors.push(FieldError::new(line, Some(key), message));
+    }
+
+    fn take(&mut self, raw: &mut BTreeMap<String, Value>, key: &str) -> Option<Value> {
+        let value = raw.remove(key)?;
+        self.seen.push(key.to_owned());
+        (!value.is_null()).then_some(value)
+    }
+
+    /// A text field. Numbers are taken as text (`title: 1984`); lists,
+    /// maps and booleans are an error. `one_line` folds line breaks.
+    fn text(
+        &mut self,
+        raw: &mut BTreeMap<String, Value>,
+        key: &str,
+        one_line: bool,
+    ) -> Option<String> {
+        let value = self.take(raw, key)?;
+        let text = match value {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            other => {
+                self.error(key, format!("expected text, found {}", kind(&other)));
+                return None;
+            }
+        };
+        let text = if one_line {
+            single_line(&text)
+        } else {
+            crate::text::xml_safe(text.trim())
+        };
+        if text.is_empty() {
+            if key == "title" {
+                self.error(key, "must not be empty");
+            }
+            return None;
+        }
+        Some(text)
+    }
+
+    fn author(&mut self, raw: &mut BTreeMap<String, Value>) -> Option<String> {
+        let author = self.text(raw, "author", true)?;
+        // "Jane Doe <jane@example.com>" keeps the name: feeds must not put
+        // an address where a name belongs.
+        let name = match author.find('<') {
+            Some(i) if author.ends_with('>') => author[..i].trim().to_owned(),
+            _ => author.clone(),
+        };
+        if name.is_empty() || name.contains('@') {
+            self.error(
+                "author",
+                format!("`{author}` looks like an e-mail address; give the author's name"),
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    fn date(
+        &mut self,
+        raw: &mut BTreeMap<String, Value>,
+        key: &str,
+    ) -> Option<DateTime<FixedOffset>> {
+        let value = self.take(raw, key)?;
+        match value {
+            Value::String(s) => match date::parse(&s, self.tz) {
+                Ok(dt) => Some(dt),
+                Err(message) => {
+                    self.error(key, message);
+                    None
+                }
+            },
+            other => {
+                self.error(
+                    key,
+                    format!(
+                        "expected a date as text ({}), found {}",
+                        date::FORMS,
+                        kind(&other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn slug(&mut self, raw: &mut BTreeMap<String, Value>) -> Option<Slug> {
+        let text = self.text(raw, "slug", true)?;
+        match Slug::parse(&text) {
+            Ok(slug) => Some(slug),
+            Err(message) => {
+                self.error("slug", message);
+                None
+            }
+        }
+    }
+
+    fn id(&mut self, raw: &mut BTreeMap<String, Value>) -> Option<String> {
+        let text = self.text(raw, "id", true)?;
+        match url::Url::parse(&text) {
+            Ok(_) if !text.contains(char::is_whitespace) => Some(text),
+            _ => {
+                self.error(
+                    "id",
+                    format!("`{text}` is not an absolute URI; use for example tag:example.com,2025-01-01:my-post"),
+                );
+                None
+            }
+        }
+    }
+
+    fn tags(&mut self, raw: &mut BTreeMap<String, Value>) -> Vec<String> {
+        let Some(value) = self.take(raw, "tags") else {
+            return Vec::new();
+        };
+        let items: Vec<Value> = match value {
+            Value::Sequence(items) => items,
+            Value::String(s) => s.split(',').map(|t| Value::String(t.to_owned())).collect(),
+            other => {
+                self.error(
+                    "tags",
+                    format!("expected a list of tags, found {}", kind(&other)),
+                );
+                return Vec::new();
+            }
+        };
+        let mut tags: Vec<String> = Vec::new();
+        for item in items {
+            let tag = match item {
+                Value::String(s) => single_line(&s),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    self.error(
+                        "tags",
+                        format!("each tag must be text, found {}", kind(&other)),
+                    );
+                    continue;
+                }
+            };
+            if tag.is_empty() {
+                continue;
+            }
+            if Slug::from_text(&tag).is_none() {
+                self.error(
+                    "tags",
+                    format!("tag `{tag}` has no letters or digits to name its folder"),
+                );
+                continue;
+            }
+            if !tags.iter().any(|t| t.eq_ignore_ascii_case(&tag)) {
+                tags.push(tag);
+            }
+        }
+        tags
+    }
+
+    fn flag(&mut self, raw: &mut BTreeMap<String, Value>, key: &str) -> Option<bool> {
+        match self.take(raw, key)? {
+            Value::Bool(b) => Some(b),
+            other => {
+                self.error(
+                    key,
+                    format!("expected true or false, found {}", kind(&other)),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn kind(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing".into(),
+        Value::Bool(b) => format!("`{b}`"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the text `{s}`"),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a map".into(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::UTC;
+
+    fn parse_file(text: &str) -> Result<FrontMatter, Vec<FieldError>> {
+        let split = split(text).map_err(|e| vec![e])?;
+        parse(split.yaml, split.yaml_line, UTC)
+    }
+
+    #[test]
+    fn full_front_matter_parses() {
+        let fm = parse_file(
+            "---\ntitle: 'Rust at the Edge: What We Learned'\nsubtitle: 'Three lessons'\ndescription: 'Summary.'\nauthor: 'Jane Doe'\nread_time: '6 mins'\npublish_date: '2025-03-09'\ncreated_date: '2025-03-01'\nheroImage: 'https://images.example.com/edge.jpg'\ncta: 'Reply [here](https://x.example/)'\ntags: [rust, edge]\ndraft: false\nmood: sunny\n---\nBody\n",
+        )
+        .unwrap();
+        assert_eq!(fm.title, "Rust at the Edge: What We Learned");
+        assert_eq!(fm.read_time.as_deref(), Some("6 mins"));
+        assert_eq!(
+            fm.hero_image.as_deref(),
+            Some("https://images.example.com/edge.jpg")
+        );
+        assert_eq!(fm.tags, ["rust", "edge"]);
+        assert!(fm.extra.contains_key("mood"), "unknown keys are kept");
+    }
+
+    #[test]
+    fn bom_and_crlf_work() {
+        let split =
+            split("\u{feff}---\r\ntitle: 'T'\r\npublish_date: '2025-01-02'\r\n---\r\nHello\r\n")
+                .unwrap();
+        assert_eq!(split.body, "Hello\r\n");
+        let fm = parse(split.yaml, split.yaml_line, UTC).unwrap();
+        assert_eq!(fm.title, "T");
+    }
+
+    #[test]
+    fn every_wrong_field_is_reported_with_its_line() {
+        let errors = parse_file(
+            "---\ntitle: [a, b]\nauthor: 'Mara'\npublish_date: 20250309\ndraft: 'no'\n---\n",
+        )
+        .unwrap_err();
+        let got: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}: {}",
+                    e.line,
+                    e.key.as_deref().unwrap_or("-"),
+                    e.message
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2: title: expected text, found a list",
+                "4: publish_date: expected a date as text (YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339), found the number 20250309",
+                "5: draft: expected true or false, found the text `no`",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_required_keys_are_named() {
+        let errors = parse_file("---\nsubtitle: 'x'\n---\n").unwrap_err();
+        let keys: Vec<_> = errors.iter().map(|e| e.key.clone().unwrap()).collect();
+        assert_eq!(keys, ["title", "publish_date"]);
+    }
+
+    #[test]
+    fn broken_yaml_gives_the_file_line() {
+        let errors = parse_file(
+            "---\ntitle: 'ok'\npublish_date: '2025-01-01'\ndescription: 'unclosed\n---\nbody",
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.starts_with("invalid YAML"),
+            "{:?}",
+            errors[0]
+        );
+        assert!(errors[0].line >= 4, "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn fences_are_required() {
+        assert!(split("title: x\n")
+            .unwrap_err()
+            .message
+            .starts_with("missing front matter"));
+        assert!(split("---\ntitle: x\n")
+            .unwrap_err()
+            .message
+            .starts_with("front matter is not closed"));
+        assert!(split("")
+            .unwrap_err()
+            .message
+            .starts_with("the file is empty"));
+    }
+
+    #[test]
+    fn an_address_is_not_a_name() {
+        let fm = parse_file("---\ntitle: T\npublish_date: '2025-01-01'\nauthor: 'Jane Doe <jane@example.com>'\n---\n").unwrap();
+        assert_eq!(fm.author.as_deref(), Some("Jane Doe"));
+        let errors = parse_file(
+            "---\ntitle: T\npublish_date: '2025-01-01'\nauthor: jane@example.com\n---\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].key.as_deref(), Some("author"));
+    }
+
+    #[test]
+    fn header_injection_in_a_title_is_folded() {
+        let fm = parse_file(
+            "---\ntitle: \"Hi\\r\\nBcc: x@example.com\"\npublish_date: '2025-01-01'\n---\n",
+        )
+        .unwrap();
+        assert_eq!(fm.title, "Hi Bcc: x@example.com");
+    }
+}

@@ -1,0 +1,112 @@
+//! JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/) through serde.
+
+use serde::Serialize;
+
+use super::Channel;
+use crate::content::Site;
+
+#[derive(Serialize)]
+struct Feed<'a> {
+    version: &'static str,
+    title: &'a str,
+    home_page_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    feed_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icon: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    favicon: Option<String>,
+    authors: Vec<Author<'a>>,
+    language: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hubs: Vec<Hub>,
+    items: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Author<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Hub {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    id: &'a str,
+    url: &'a str,
+    title: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    date_published: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_modified: Option<String>,
+    authors: [Author<'a>; 1],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
+}
+
+pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
+    let config = &site.config;
+    let feed = Feed {
+        version: "https://jsonfeed.org/version/1.1",
+        title: &channel.title,
+        home_page_url: &channel.home,
+        feed_url: channel.json_url.as_deref(),
+        description: &channel.description,
+        icon: config.site.logo.as_deref().map(|l| config.site_url(l)),
+        favicon: config.site.icon.as_deref().map(|i| config.site_url(i)),
+        authors: vec![Author {
+            name: &config.site.author,
+        }],
+        language: &config.site.language,
+        hubs: config
+            .feeds
+            .hub
+            .iter()
+            .map(|h| Hub {
+                kind: "WebSub",
+                url: h.to_string(),
+            })
+            .collect(),
+        items: channel
+            .entries
+            .iter()
+            .map(|entry| {
+                let a = entry.article;
+                let content_html = entry.content.as_deref();
+                Item {
+                    id: &a.id,
+                    url: a.url.as_str(),
+                    title: &a.title,
+                    content_html,
+                    // JSON Feed requires one of the two contents.
+                    content_text: content_html
+                        .is_none()
+                        .then(|| a.summary().unwrap_or(&a.title)),
+                    summary: a.summary(),
+                    image: a.hero_image.as_deref(),
+                    date_published: a.publish_date.to_rfc3339(),
+                    date_modified: a.updated_date.map(|d| d.to_rfc3339()),
+                    authors: [Author { name: &a.author }],
+                    tags: &a.tags,
+                }
+            })
+            .collect(),
+    };
+    let mut out = serde_json::to_vec_pretty(&feed).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

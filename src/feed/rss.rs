@@ -1,0 +1,155 @@
+//! RSS 2.0 with the `atom`, `content`, `dc` and `media` extensions, built
+//! with the `rss` crate's typed builders.
+
+use std::collections::BTreeMap;
+
+use rss::extension::atom::{AtomExtension, Link};
+use rss::extension::dublincore::DublinCoreExtension;
+use rss::extension::{Extension, ExtensionMap};
+use rss::{CategoryBuilder, ChannelBuilder, GuidBuilder, ImageBuilder, Item, ItemBuilder};
+
+use super::{finish_xml, image_type, Channel, Entry};
+use crate::content::Site;
+
+const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
+
+pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
+    let config = &site.config;
+    let mut links = Vec::new();
+    if let Some(url) = &channel.rss_url {
+        links.push(Link {
+            rel: "self".into(),
+            href: url.clone(),
+            mime_type: Some("application/rss+xml".into()),
+            ..Link::default()
+        });
+    }
+    if let Some(hub) = &config.feeds.hub {
+        links.push(Link {
+            rel: "hub".into(),
+            href: hub.to_string(),
+            ..Link::default()
+        });
+    }
+    let mut namespaces = BTreeMap::new();
+    namespaces.insert("atom".to_owned(), "http://www.w3.org/2005/Atom".to_owned());
+    namespaces.insert(
+        "content".to_owned(),
+        "http://purl.org/rss/1.0/modules/content/".to_owned(),
+    );
+    namespaces.insert(
+        "dc".to_owned(),
+        "http://purl.org/dc/elements/1.1/".to_owned(),
+    );
+    if channel
+        .entries
+        .iter()
+        .any(|e| e.article.hero_image.is_some())
+    {
+        namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
+    }
+    let date = rfc822(channel.updated);
+    let rss = ChannelBuilder::default()
+        .title(channel.title.clone())
+        .link(channel.home.clone())
+        .description(non_empty(&channel.description, &channel.title))
+        .language(Some(config.site.language.clone()))
+        .copyright(
+            config
+                .site
+                .copyright
+                .as_deref()
+                .map(crate::text::single_line),
+        )
+        .generator(Some(format!("pressroom {}", crate::VERSION)))
+        .docs(Some(
+            "https://www.rssboard.org/rss-specification".to_owned(),
+        ))
+        .pub_date(Some(date.clone()))
+        .last_build_date(Some(date))
+        .image(config.site.logo.as_deref().map(|logo| {
+            // The W3C validator wants the image's title and link to match
+            // the channel's.
+            ImageBuilder::default()
+                .url(config.site_url(logo))
+                .title(channel.title.clone())
+                .link(channel.home.clone())
+                .build()
+        }))
+        .atom_ext(Some(AtomExtension { links }))
+        .namespaces(namespaces)
+        .items(channel.entries.iter().map(item).collect::<Vec<Item>>())
+        .build();
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = rss.pretty_write_to(&mut out, b' ', 2);
+    finish_xml(out)
+}
+
+fn item(entry: &Entry) -> Item {
+    let a = entry.article;
+    let mut extensions = ExtensionMap::default();
+    if let Some(image) = &a.hero_image {
+        let mut media = BTreeMap::new();
+        let mut attrs = BTreeMap::new();
+        attrs.insert("url".to_owned(), image.clone());
+        attrs.insert("medium".to_owned(), "image".to_owned());
+        attrs.insert("type".to_owned(), image_type(image).to_owned());
+        let mut thumb_attrs = BTreeMap::new();
+        thumb_attrs.insert("url".to_owned(), image.clone());
+        media.insert(
+            "content".to_owned(),
+            vec![Extension {
+                name: "media:content".into(),
+                attrs,
+                ..Extension::default()
+            }],
+        );
+        media.insert(
+            "thumbnail".to_owned(),
+            vec![Extension {
+                name: "media:thumbnail".into(),
+                attrs: thumb_attrs,
+                ..Extension::default()
+            }],
+        );
+        extensions.insert("media".to_owned(), media);
+    }
+    ItemBuilder::default()
+        .title(Some(a.title.clone()))
+        .link(Some(a.url.to_string()))
+        .description(a.summary().map(str::to_owned))
+        .guid(Some(
+            GuidBuilder::default()
+                .value(a.id.clone())
+                .permalink(false)
+                .build(),
+        ))
+        .pub_date(Some(rfc822(a.publish_date)))
+        .categories(
+            a.tags
+                .iter()
+                .map(|t| CategoryBuilder::default().name(t.clone()).build())
+                .collect::<Vec<_>>(),
+        )
+        .content(entry.content.as_deref().map(str::to_owned))
+        .dublin_core_ext(Some(DublinCoreExtension {
+            creators: vec![a.author.clone()],
+            ..Default::default()
+        }))
+        .extensions(extensions)
+        .build()
+}
+
+fn non_empty(value: &str, fallback: &str) -> String {
+    if value.trim().is_empty() {
+        fallback.to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+/// RFC 822 date with a two-digit day and a numeric offset.
+fn rfc822(date: chrono::DateTime<chrono::FixedOffset>) -> String {
+    date.format("%a, %d %b %Y %H:%M:%S %z").to_string()
+}

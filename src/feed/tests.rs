@@ -1,0 +1,250 @@
+//! Feed unit tests on small in-memory sites; the integration tests hand the
+//! real files to real feed readers.
+
+use std::path::Path;
+
+use chrono::DateTime;
+
+use super::*;
+use crate::config::Config;
+use crate::content::parse_article;
+
+const CONFIG: &str = "[site]\ntitle = 'Dispatch'\ndescription = 'Notes'\nbase_url = 'https://example.com/'\nauthor = 'Mara'\ntimezone = 'Europe/Berlin'\nlogo = '/logo.png'\n";
+
+pub(crate) fn site(files: &[(&str, &str)]) -> Site {
+    site_with(CONFIG, files)
+}
+
+pub(crate) fn site_with(config: &str, files: &[(&str, &str)]) -> Site {
+    let config = Config::parse("config.toml", config).unwrap();
+    let mut articles: Vec<Article> = files
+        .iter()
+        .map(|(path, text)| {
+            parse_article(
+                &config,
+                &format!("content/{path}"),
+                Path::new(path),
+                text.as_bytes(),
+            )
+            .unwrap()
+        })
+        .collect();
+    articles.sort_by_key(|a| std::cmp::Reverse(a.publish_date));
+    Site { config, articles }
+}
+
+fn now() -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap()
+}
+
+fn file<'a>(outputs: &'a [Output], path: &str) -> &'a str {
+    let output = outputs
+        .iter()
+        .find(|o| o.path == Path::new(path))
+        .unwrap_or_else(|| panic!("no {path}"));
+    std::str::from_utf8(&output.bytes).unwrap()
+}
+
+/// Parses XML strictly and returns the text of every element named `name`.
+pub(crate) fn texts(xml: &str, name: &str) -> Vec<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("not well-formed: {e}\n{xml}"))
+        {
+            Event::Start(e) if e.name().as_ref() == name.as_bytes() => {
+                current = Some(String::new())
+            }
+            Event::Text(t) => {
+                if let Some(c) = current.as_mut() {
+                    c.push_str(&t.unescape().unwrap());
+                }
+            }
+            Event::CData(t) => {
+                if let Some(c) = current.as_mut() {
+                    c.push_str(std::str::from_utf8(&t).unwrap());
+                }
+            }
+            Event::End(e) if e.name().as_ref() == name.as_bytes() => out.extend(current.take()),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+const POST: &str = "---\ntitle: 'Tags & <Templates> ]]> end'\ndescription: 'Short & sweet'\npublish_date: '2025-03-09 10:00'\nupdated_date: '2025-04-01'\nheroImage: 'https://img.example.com/a.png'\ncta: 'Reply [here](/reply/)'\ntags: [rust, 'Email Tips']\n---\nSee [the archive](../archive/) and ![x](img/x.png)\n\nCode: `]]>`\n";
+
+#[test]
+fn all_three_feeds_and_tag_feeds_are_written() {
+    let site = site(&[
+        ("a.md", POST),
+        (
+            "b.md",
+            "---\ntitle: 'B'\npublish_date: '2025-01-01'\n---\nb",
+        ),
+    ]);
+    let outputs = build_all(&site, now());
+    let paths: Vec<_> = outputs
+        .iter()
+        .map(|o| o.path.display().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "rss.xml",
+            "atom.xml",
+            "feed.json",
+            "tags/email-tips/rss.xml",
+            "tags/email-tips/atom.xml",
+            "tags/email-tips/feed.json",
+            "tags/rust/rss.xml",
+            "tags/rust/atom.xml",
+            "tags/rust/feed.json",
+        ]
+    );
+    let tag_rss = file(&outputs, "tags/rust/rss.xml");
+    assert_eq!(
+        texts(tag_rss, "title").len(),
+        3,
+        "channel, image and one item: {tag_rss}"
+    );
+    assert!(
+        tag_rss.contains("https://example.com/tags/rust/rss.xml"),
+        "{tag_rss}"
+    );
+}
+
+#[test]
+fn rss_follows_the_validator_rules() {
+    let site = site(&[("a.md", POST)]);
+    let rss = file(&build_all(&site, now()), "rss.xml").to_owned();
+    assert_eq!(texts(&rss, "title")[2], "Tags & <Templates> ]]> end");
+    let description = rss.find("<description><![CDATA[Short").unwrap();
+    let content = rss.find("<content:encoded>").unwrap();
+    assert!(
+        description < content,
+        "description comes before content:encoded"
+    );
+    assert!(rss.contains(r#"<atom:link rel="self" type="application/rss+xml" href="https://example.com/rss.xml"/>"#) || rss.contains(r#"href="https://example.com/rss.xml""#), "{rss}");
+    assert!(rss.contains("<dc:creator>Mara</dc:creator>"), "{rss}");
+    assert!(
+        !rss.contains("<author>"),
+        "a bare name never goes in <author>"
+    );
+    assert!(
+        rss.contains("<pubDate>Sun, 09 Mar 2025 10:00:00 +0100</pubDate>"),
+        "{rss}"
+    );
+    assert!(
+        rss.contains(r#"<guid isPermaLink="false">tag:example.com,2025-03-09:a</guid>"#),
+        "{rss}"
+    );
+    assert!(
+        rss.contains(r#"<media:content "#) && rss.contains("xmlns:media="),
+        "{rss}"
+    );
+    assert_eq!(texts(&rss, "link")[1], "https://example.com/");
+    let content = &texts(&rss, "content:encoded")[0];
+    assert!(
+        content.contains(r#"href="https://example.com/a/../archive/""#)
+            || content.contains(r#"href="https://example.com/archive/""#),
+        "{content}"
+    );
+    assert!(
+        content.contains(r#"src="https://example.com/tags-templates-end/img/x.png""#),
+        "{content}"
+    );
+    assert!(
+        content.contains(r#"<a href="https://example.com/reply/">here</a>"#),
+        "CTA appended: {content}"
+    );
+    assert!(content.contains("<code>]]&gt;</code>"), "{content}");
+}
+
+#[test]
+fn atom_has_what_rfc_4287_requires() {
+    let site = site(&[("a.md", POST)]);
+    let atom = file(&build_all(&site, now()), "atom.xml").to_owned();
+    assert_eq!(
+        texts(&atom, "id"),
+        ["https://example.com/", "tag:example.com,2025-03-09:a"]
+    );
+    assert_eq!(
+        texts(&atom, "updated"),
+        ["2025-04-01T00:00:00+02:00", "2025-04-01T00:00:00+02:00"]
+    );
+    assert!(
+        atom.contains(
+            r#"<content type="html" xml:base="https://example.com/tags-templates-end/">"#
+        ) || atom.contains(r#"type="html""#),
+        "{atom}"
+    );
+    assert!(atom.contains(r#"rel="self""#), "{atom}");
+    assert!(atom.contains(r#"rel="enclosure""#), "{atom}");
+    assert_eq!(texts(&atom, "name"), ["Mara", "Mara"]);
+}
+
+#[test]
+fn json_feed_is_version_1_1() {
+    let site = site(&[("a.md", POST)]);
+    let json: serde_json::Value =
+        serde_json::from_str(file(&build_all(&site, now()), "feed.json")).unwrap();
+    assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(json["feed_url"], "https://example.com/feed.json");
+    let item = &json["items"][0];
+    assert_eq!(item["id"], "tag:example.com,2025-03-09:a");
+    assert_eq!(item["image"], "https://img.example.com/a.png");
+    assert_eq!(item["summary"], "Short & sweet");
+    assert_eq!(item["date_published"], "2025-03-09T10:00:00+01:00");
+    assert_eq!(item["tags"][1], "Email Tips");
+}
+
+#[test]
+fn drafts_future_articles_and_the_limit_are_respected() {
+    let config = format!("{CONFIG}[feeds]\nlimit = 2\ntag_feeds = false\n");
+    let site = site_with(
+        &config,
+        &[
+            ("a.md", "---\ntitle: 'A'\npublish_date: '2025-01-01'\n---\n"),
+            ("b.md", "---\ntitle: 'B'\npublish_date: '2025-01-02'\n---\n"),
+            ("c.md", "---\ntitle: 'C'\npublish_date: '2025-01-03'\n---\n"),
+            (
+                "d.md",
+                "---\ntitle: 'Draft'\npublish_date: '2025-01-04'\ndraft: true\n---\n",
+            ),
+            (
+                "e.md",
+                "---\ntitle: 'Later'\npublish_date: '2030-01-01'\n---\n",
+            ),
+        ],
+    );
+    let outputs = build_all(&site, now());
+    assert_eq!(outputs.len(), 3);
+    assert_eq!(
+        texts(file(&outputs, "rss.xml"), "title"),
+        ["Dispatch", "Dispatch", "C", "B"]
+    );
+    let later = DateTime::parse_from_rfc3339("2030-06-01T00:00:00Z").unwrap();
+    assert_eq!(
+        texts(file(&build_all(&site, later), "atom.xml"), "title"),
+        ["Dispatch", "Later", "C"]
+    );
+}
+
+#[test]
+fn building_twice_gives_the_same_bytes() {
+    let site = site(&[("a.md", POST)]);
+    assert_eq!(build_all(&site, now()), build_all(&site, now()));
+    let empty = site_with(CONFIG, &[]);
+    let atom = file(&build_all(&empty, now()), "atom.xml").to_owned();
+    assert!(
+        atom.contains("<updated>1970-01-01T00:00:00+00:00</updated>"),
+        "{atom}"
+    );
+}

@@ -1,0 +1,40 @@
+//! The `pressroom` binary: parse the command line, set up logging, run the
+//! command, and turn its outcome into an exit code (0 ok, 1 a problem in
+//! the user's input, 2 a run that could not finish).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pressroom::cli::Cli;
+use pressroom::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.quiet, cli.global.verbose);
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = commands::exit_code(&err);
+            eprintln!("error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRESSROOM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("pressroom={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(verbose > 0)
+        .init();
+}
