@@ -338,9 +338,18 @@ pub fn parse_article(
 }
 
 /// Bytes to text, refusing binary files and naming the line of the first
-/// byte that is not UTF-8.
+/// byte that is not UTF-8. A file that opens with a front-matter fence is an
+/// article even if it holds a stray NUL (removed later, like every
+/// character XML forbids); one that does not and has a NUL is binary.
 fn decode(bytes: &[u8]) -> Result<&str, (usize, String)> {
-    if let Some(at) = bytes.iter().take(8192).position(|&b| b == 0) {
+    let unmarked = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let looks_like_article = unmarked.starts_with(b"---");
+    if let Some(at) = bytes
+        .iter()
+        .take(8192)
+        .position(|&b| b == 0)
+        .filter(|_| !looks_like_article)
+    {
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err((
             line,

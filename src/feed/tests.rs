@@ -248,3 +248,72 @@ fn building_twice_gives_the_same_bytes() {
         "{atom}"
     );
 }
+
+mod properties {
+    //! Arbitrary titles, authors and bodies (XML metacharacters, `]]>`,
+    //! quotes, control characters, emoji, right-to-left text) always give
+    //! well-formed feeds whose parsed titles and authors equal the source
+    //! minus what XML forbids.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::text::single_line;
+
+    fn nasty_text(max: usize) -> impl Strategy<Value = String> {
+        let alphabet = prop_oneof![
+            4 => any::<char>(),
+            2 => prop::sample::select(vec!['&', '<', '>', ']', '"', '\'', ' ', '\n', '\r', '\t', '#', '*', '`', '{', '}']),
+            1 => prop::sample::select(vec!['\u{0}', '\u{1B}', '\u{7F}', '\u{85}', '\u{FFFE}', '\u{202E}', '\u{200F}', 'ש', 'ل', '🦀', '\u{FEFF}']),
+            1 => Just(']'),
+        ];
+        prop::collection::vec(alphabet, 1..max).prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn article_text(title: &str, author: &str, body: &str) -> String {
+        let mut fm = BTreeMap::new();
+        fm.insert("title", title);
+        fm.insert("author", author);
+        fm.insert("description", title);
+        fm.insert("publish_date", "2025-03-09 10:00");
+        let yaml = serde_yaml::to_string(&fm).unwrap();
+        format!("---\n{yaml}---\n{body}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn feeds_stay_well_formed_and_keep_the_text(
+            title in nasty_text(40),
+            author in nasty_text(20),
+            body in nasty_text(200),
+        ) {
+            let expected_title = single_line(&title);
+            let expected_author = single_line(&author);
+            prop_assume!(!expected_title.is_empty() && !expected_author.is_empty());
+            prop_assume!(!expected_author.contains('@') && !(expected_author.contains('<') && expected_author.ends_with('>')));
+            prop_assume!(Slug::from_text(&expected_title).is_some());
+
+            let site = site(&[("p.md", &article_text(&title, &author, &body))]);
+            let outputs = build_all(&site, now());
+            let rss = file(&outputs, "rss.xml");
+            let atom = file(&outputs, "atom.xml");
+            // `texts` panics on anything that is not well-formed XML.
+            prop_assert_eq!(&texts(rss, "title")[2], &expected_title);
+            prop_assert_eq!(&texts(rss, "dc:creator")[0], &expected_author);
+            prop_assert_eq!(texts(rss, "content:encoded").len(), 1);
+            prop_assert_eq!(&texts(atom, "title")[1], &expected_title);
+            prop_assert_eq!(&texts(atom, "name")[1], &expected_author);
+            prop_assert_eq!(texts(atom, "content").len(), 1);
+            let json: serde_json::Value = serde_json::from_str(file(&outputs, "feed.json")).unwrap();
+            prop_assert_eq!(json["items"][0]["title"].as_str().unwrap(), expected_title.as_str());
+            for output in &outputs {
+                let text = std::str::from_utf8(&output.bytes).unwrap();
+                prop_assert!(text.chars().all(crate::text::is_xml_char), "{} holds a forbidden character", output.path.display());
+            }
+        }
+    }
+}
