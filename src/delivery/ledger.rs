@@ -1,0 +1,1211 @@
+//! The send ledger: an SQLite database (default `.pressroom/state.db`) that
+//! remembers every issue, every (issue, recipient) delivery and its state,
+//! the suppression list, and which articles were already mailed.
+//!
+//! It is what makes `send` safe from cron: rows are created with
+//! `INSERT … ON CONFLICT DO NOTHING`, so repeating a step never duplicates
+//! it, and each delivery is marked sent in its own committed transaction
+//! right after the server accepts the message. The database runs in WAL
+//! mode with `synchronous=FULL`, so a commit survives a power cut; the
+//! schema is versioned with `PRAGMA user_version`. The file is created
+//! readable by its owner only (it holds every subscriber's address).
+//!
+//! Times are stored as Unix seconds (UTC).
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::email::address::EmailAddress;
+
+/// An issue's stable id (chosen by the caller, e.g. `2026-03-09-rust-edge`):
+/// 1 to 200 characters from `A-Z a-z 0-9 . _ : -`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IssueId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an issue id: use 1 to 200 letters, digits, `.`, `_`, `:` or `-`")]
+pub struct IssueIdError(pub String);
+
+impl IssueId {
+    pub fn parse(value: &str) -> Result<IssueId, IssueIdError> {
+        let ok = !value.is_empty()
+            && value.len() <= 200
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-_:".contains(c));
+        if ok {
+            Ok(IssueId(value.to_owned()))
+        } else {
+            Err(IssueIdError(value.escape_debug().to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IssueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One issue per article, or a digest of several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueKind {
+    Article,
+    Digest,
+}
+
+impl IssueKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            IssueKind::Article => "article",
+            IssueKind::Digest => "digest",
+        }
+    }
+}
+
+/// What the caller freezes when it creates an issue. `content` is opaque
+/// to the ledger: whatever the renderer needs to render the same email
+/// again when the issue is resumed (e.g. serialized template data).
+#[derive(Debug, Clone)]
+pub struct NewIssue<'a> {
+    pub id: &'a IssueId,
+    pub kind: IssueKind,
+    pub article_ids: &'a [String],
+    pub subject: &'a str,
+    pub content: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+    pub id: IssueId,
+    pub kind: IssueKind,
+    pub article_ids: Vec<String>,
+    pub subject: String,
+    pub content: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Sent,
+    Deferred,
+    Failed,
+}
+
+impl DeliveryState {
+    fn parse(s: &str) -> Option<DeliveryState> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "sent" => DeliveryState::Sent,
+            "deferred" => DeliveryState::Deferred,
+            "failed" => DeliveryState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A delivery due now: whom to send to, and how often it was tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The normalized (lower-case) address: the ledger's key.
+    pub recipient: String,
+    /// The address as the subscriber list wrote it.
+    pub address: EmailAddress,
+    pub state: DeliveryState,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub pending: u64,
+    pub sent: u64,
+    pub deferred: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    /// Deliveries that still need a run: pending or deferred.
+    pub fn unfinished(&self) -> u64 {
+        self.pending + self.deferred
+    }
+    pub fn total(&self) -> u64 {
+        self.pending + self.sent + self.deferred + self.failed
+    }
+}
+
+/// One line of `pressroom status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueStatus {
+    pub id: IssueId,
+    pub kind: IssueKind,
+    pub article_ids: Vec<String>,
+    pub subject: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub counts: Counts,
+    /// The earliest retry of a deferred delivery.
+    pub next_retry: Option<DateTime<Utc>>,
+    /// The server's reply for the most recently deferred or failed delivery.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuppressionReason {
+    Unsubscribed,
+    HardBounce,
+}
+
+impl SuppressionReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            SuppressionReason::Unsubscribed => "unsubscribed",
+            SuppressionReason::HardBounce => "hard_bounce",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("{}: cannot open the send ledger: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: the send ledger has schema version {found}, newer than this pressroom knows ({known}); upgrade pressroom", path.display())]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("{}: send ledger: {source}", path.display())]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{}: send ledger holds something this pressroom cannot read: {what}", path.display())]
+    Corrupt { path: PathBuf, what: String },
+    #[error("{}: no issue `{id}` in the send ledger", path.display())]
+    NoSuchIssue { path: PathBuf, id: IssueId },
+    #[error("reading the recipients of issue `{id}`: {source}")]
+    Recipients {
+        id: IssueId,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Schema migrations, applied in order; `user_version` counts those done.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE issues (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('article', 'digest')),
+        article_ids TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        content BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE TABLE deliveries (
+        issue_id TEXT NOT NULL REFERENCES issues(id),
+        recipient TEXT NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'deferred', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER,
+        last_reply TEXT,
+        sent_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (issue_id, recipient)
+    ) WITHOUT ROWID;
+    CREATE INDEX deliveries_by_state ON deliveries (issue_id, state, next_attempt_at);
+    CREATE INDEX deliveries_by_sent_at ON deliveries (sent_at) WHERE sent_at IS NOT NULL;
+    CREATE TABLE suppressions (
+        recipient TEXT PRIMARY KEY,
+        reason TEXT NOT NULL CHECK (reason IN ('unsubscribed', 'hard_bounce')),
+        reply TEXT,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE mailed_articles (
+        article_id TEXT PRIMARY KEY,
+        issue_id TEXT,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+];
+
+pub struct Ledger {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("path", &self.path).finish()
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+
+fn from_ts(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
+
+impl Ledger {
+    /// Opens (creating, with its folder, if needed) the ledger at `path`,
+    /// and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let open_err = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(open_err)?;
+        }
+        // Create the file ourselves so it is 0600 from the first byte;
+        // SQLite gives its -wal and -shm files the same mode.
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(path).map_err(open_err)?;
+        let conn = Connection::open(path).map_err(|source| LedgerError::Sql {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ledger::setup(path.to_owned(), conn)
+    }
+
+    /// A ledger that lives in memory only (unit tests, `--dry-run`).
+    pub fn open_in_memory() -> Result<Ledger, LedgerError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| LedgerError::Sql {
+            path: path.clone(),
+            source,
+        })?;
+        Ledger::setup(path, conn)
+    }
+
+    fn setup(path: PathBuf, conn: Connection) -> Result<Ledger, LedgerError> {
+        let mut ledger = Ledger { path, conn };
+        let sql = ledger.sql();
+        ledger
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(&sql)?;
+        // journal_mode answers with a row, so it is queried, not updated.
+        let _mode: String = ledger
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(&sql)?;
+        ledger
+            .conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(&sql)?;
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> LedgerError + use<> {
+        let path = self.path.clone();
+        move |source| LedgerError::Sql {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let sql = self.sql();
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&sql)?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&sql)?;
+            tx.execute_batch(step).map_err(&sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(&sql)?;
+            tx.commit().map_err(&sql)?;
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version in use.
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.sql())
+    }
+
+    /// True until [`Ledger::baseline`] has run once: a fresh ledger must not
+    /// mail the back catalogue.
+    pub fn is_fresh(&self) -> Result<bool, LedgerError> {
+        let found: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'baseline_at'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        Ok(found.is_none())
+    }
+
+    /// Records `article_ids` as already mailed (without an issue) and marks
+    /// the ledger as no longer fresh. Returns how many were new. Idempotent.
+    pub fn baseline<'a>(
+        &mut self,
+        article_ids: impl IntoIterator<Item = &'a str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, LedgerError> {
+        let sql = self.sql();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO mailed_articles (article_id, issue_id, at) VALUES (?1, NULL, ?2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for id in article_ids {
+                added += insert.execute(params![id, ts(now)]).map_err(&sql)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('baseline_at', ?1) ON CONFLICT DO NOTHING",
+            params![now.to_rfc3339()],
+        )
+        .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(added)
+    }
+
+    /// The ids among `article_ids` that no issue (nor the baseline) covers
+    /// yet, in the order given.
+    pub fn not_yet_mailed<'a>(
+        &self,
+        article_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<String>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM mailed_articles WHERE article_id = ?1")
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for id in article_ids {
+            if !stmt.exists(params![id]).map_err(&sql)? {
+                out.push(id.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates the issue, marks its articles as mailed, and adds one pending
+    /// delivery per recipient that is not suppressed (duplicates collapse),
+    /// all in one transaction: a crash leaves either all of it or none.
+    /// Returns `None` when an issue with this id already exists (nothing
+    /// changes), or the number of deliveries created.
+    pub fn create_issue<I, E>(
+        &mut self,
+        issue: &NewIssue<'_>,
+        recipients: I,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, LedgerError>
+    where
+        I: IntoIterator<Item = Result<EmailAddress, E>>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let sql = self.sql();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let article_ids =
+            serde_json::to_string(issue.article_ids).map_err(|e| LedgerError::Corrupt {
+                path: self.path.clone(),
+                what: e.to_string(),
+            })?;
+        let created = tx
+            .execute(
+                "INSERT INTO issues (id, kind, article_ids, subject, content, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                params![
+                    issue.id.as_str(),
+                    issue.kind.as_str(),
+                    article_ids,
+                    issue.subject,
+                    issue.content,
+                    ts(now)
+                ],
+            )
+            .map_err(&sql)?;
+        if created == 0 {
+            return Ok(None);
+        }
+        let mut added = 0u64;
+        {
+            let mut mark = tx
+                .prepare(
+                    "INSERT INTO mailed_articles (article_id, issue_id, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for id in issue.article_ids {
+                mark.execute(params![id, issue.id.as_str(), ts(now)])
+                    .map_err(&sql)?;
+            }
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO deliveries (issue_id, recipient, address, state, updated_at)
+                     SELECT ?1, ?2, ?3, 'pending', ?4
+                     WHERE NOT EXISTS (SELECT 1 FROM suppressions WHERE recipient = ?2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for recipient in recipients {
+                let address = recipient.map_err(|e| LedgerError::Recipients {
+                    id: issue.id.clone(),
+                    source: e.into(),
+                })?;
+                added += insert
+                    .execute(params![
+                        issue.id.as_str(),
+                        address.normalized(),
+                        address.as_str(),
+                        ts(now)
+                    ])
+                    .map_err(&sql)? as u64;
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(Some(added))
+    }
+
+    fn issue_from_row(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Issue, String>> {
+        let id: String = row.get(0)?;
+        let kind: String = row.get(1)?;
+        let article_ids: String = row.get(2)?;
+        let subject: String = row.get(3)?;
+        let content: Vec<u8> = row.get(4)?;
+        let created_at: i64 = row.get(5)?;
+        let finished_at: Option<i64> = row.get(6)?;
+        Ok((|| {
+            Ok(Issue {
+                id: IssueId::parse(&id).map_err(|e| e.to_string())?,
+                kind: match kind.as_str() {
+                    "article" => IssueKind::Article,
+                    "digest" => IssueKind::Digest,
+                    other => return Err(format!("issue `{id}` has unknown kind `{other}`")),
+                },
+                article_ids: serde_json::from_str(&article_ids)
+                    .map_err(|e| format!("issue `{id}` article ids: {e}"))?,
+                subject,
+                content,
+                created_at: from_ts(created_at),
+                finished_at: finished_at.map(from_ts),
+            })
+        })())
+    }
+
+    /// The issue with this id, with its frozen content.
+    pub fn issue(&self, id: &IssueId) -> Result<Option<Issue>, LedgerError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, kind, article_ids, subject, content, created_at, finished_at
+                 FROM issues WHERE id = ?1",
+                params![id.as_str()],
+                |r| self.issue_from_row(r),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        row.map(|r| r.map_err(|what| self.corrupt(what)))
+            .transpose()
+    }
+
+    fn corrupt(&self, what: String) -> LedgerError {
+        LedgerError::Corrupt {
+            path: self.path.clone(),
+            what,
+        }
+    }
+
+    /// Issues with deliveries still to make, oldest first: a run resumes
+    /// these before creating a new one.
+    pub fn unfinished_issues(&self) -> Result<Vec<Issue>, LedgerError> {
+        self.issues_where("finished_at IS NULL")
+    }
+
+    /// Every issue, oldest first.
+    pub fn issues(&self) -> Result<Vec<Issue>, LedgerError> {
+        self.issues_where("1")
+    }
+
+    fn issues_where(&self, condition: &str) -> Result<Vec<Issue>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, kind, article_ids, subject, content, created_at, finished_at
+                 FROM issues WHERE {condition} ORDER BY created_at, id"
+            ))
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([], |r| self.issue_from_row(r))
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(&sql)?.map_err(|what| self.corrupt(what))?);
+        }
+        Ok(out)
+    }
+
+    /// Marks unfinished deliveries to suppressed addresses as failed (they
+    /// were suppressed after the issue was created). Returns how many.
+    pub fn fail_suppressed(
+        &mut self,
+        issue: &IssueId,
+        now: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deliveries SET state = 'failed', next_attempt_at = NULL, updated_at = ?2,
+                     last_reply = 'not sent: address suppressed (' ||
+                         (SELECT reason FROM suppressions s WHERE s.recipient = deliveries.recipient) || ')'
+                 WHERE issue_id = ?1 AND state IN ('pending', 'deferred')
+                   AND recipient IN (SELECT recipient FROM suppressions)",
+                params![issue.as_str(), ts(now)],
+            )
+            .map_err(self.sql())?;
+        Ok(n as u64)
+    }
+
+    /// Up to `limit` deliveries of `issue` due at `now` (pending, or
+    /// deferred with their retry time reached), not suppressed, with a key
+    /// greater than `after`: page with the last recipient returned.
+    pub fn due(
+        &self,
+        issue: &IssueId,
+        now: DateTime<Utc>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT recipient, address, state, attempts FROM deliveries d
+                 WHERE issue_id = ?1 AND recipient > ?2
+                   AND (state = 'pending' OR (state = 'deferred' AND next_attempt_at <= ?3))
+                   AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.recipient = d.recipient)
+                 ORDER BY recipient LIMIT ?4",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(
+                params![issue.as_str(), after.unwrap_or(""), ts(now), limit as i64],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, u32>(3)?,
+                    ))
+                },
+            )
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (recipient, address, state, attempts) = row.map_err(&sql)?;
+            let address = EmailAddress::parse(&address)
+                .map_err(|e| self.corrupt(format!("issue `{issue}`: {e}")))?;
+            let state = DeliveryState::parse(&state)
+                .ok_or_else(|| self.corrupt(format!("delivery state `{state}`")))?;
+            out.push(Delivery {
+                recipient,
+                address,
+                state,
+                attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The server accepted the message: one committed transaction, so a
+    /// crash right after it never sends this one again.
+    pub fn mark_sent(
+        &mut self,
+        issue: &IssueId,
+        recipient: &str,
+        reply: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'sent', attempts = attempts + 1,
+                     next_attempt_at = NULL, last_reply = ?3, sent_at = ?4, updated_at = ?4
+                 WHERE issue_id = ?1 AND recipient = ?2",
+                params![issue.as_str(), recipient, reply, ts(now)],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// A temporary failure: try again at `next_attempt_at`.
+    pub fn mark_deferred(
+        &mut self,
+        issue: &IssueId,
+        recipient: &str,
+        reply: &str,
+        next_attempt_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'deferred', attempts = attempts + 1,
+                     next_attempt_at = ?4, last_reply = ?3, updated_at = ?5
+                 WHERE issue_id = ?1 AND recipient = ?2",
+                params![
+                    issue.as_str(),
+                    recipient,
+                    reply,
+                    ts(next_attempt_at),
+                    ts(now)
+                ],
+            )
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// A permanent failure (or too many temporary ones); with `suppress`
+    /// the address is also added to the suppression list, in the same
+    /// transaction.
+    pub fn mark_failed(
+        &mut self,
+        issue: &IssueId,
+        recipient: &str,
+        reply: &str,
+        suppress: Option<SuppressionReason>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let sql = self.sql();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        tx.execute(
+            "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
+                 next_attempt_at = NULL, last_reply = ?3, updated_at = ?4
+             WHERE issue_id = ?1 AND recipient = ?2",
+            params![issue.as_str(), recipient, reply, ts(now)],
+        )
+        .map_err(&sql)?;
+        if let Some(reason) = suppress {
+            tx.execute(
+                "INSERT INTO suppressions (recipient, reason, reply, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![recipient, reason.as_str(), reply, ts(now)],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)
+    }
+
+    /// Adds `address` to the suppression list (`unsubscribe`). Returns false
+    /// when it was already there.
+    pub fn suppress(
+        &mut self,
+        address: &EmailAddress,
+        reason: SuppressionReason,
+        reply: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO suppressions (recipient, reason, reply, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![address.normalized(), reason.as_str(), reply, ts(now)],
+            )
+            .map_err(self.sql())?;
+        Ok(n > 0)
+    }
+
+    /// Why `address` is suppressed, if it is.
+    pub fn suppression(
+        &self,
+        address: &EmailAddress,
+    ) -> Result<Option<SuppressionReason>, LedgerError> {
+        let reason: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT reason FROM suppressions WHERE recipient = ?1",
+                params![address.normalized()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql())?;
+        Ok(reason.map(|r| {
+            if r == "unsubscribed" {
+                SuppressionReason::Unsubscribed
+            } else {
+                SuppressionReason::HardBounce
+            }
+        }))
+    }
+
+    /// Deliveries of `issue` per state.
+    pub fn counts(&self, issue: &IssueId) -> Result<Counts, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT state, COUNT(*) FROM deliveries WHERE issue_id = ?1 GROUP BY state",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(params![issue.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(&sql)?;
+        let mut counts = Counts::default();
+        for row in rows {
+            let (state, n) = row.map_err(&sql)?;
+            match DeliveryState::parse(&state) {
+                Some(DeliveryState::Pending) => counts.pending = n,
+                Some(DeliveryState::Sent) => counts.sent = n,
+                Some(DeliveryState::Deferred) => counts.deferred = n,
+                Some(DeliveryState::Failed) => counts.failed = n,
+                None => return Err(self.corrupt(format!("delivery state `{state}`"))),
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Every issue with its counts, next retry and last error, oldest first.
+    pub fn status(&self) -> Result<Vec<IssueStatus>, LedgerError> {
+        let sql = self.sql();
+        let mut out = Vec::new();
+        for issue in self.issues()? {
+            let counts = self.counts(&issue.id)?;
+            let next_retry: Option<i64> = self
+                .conn
+                .query_row(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE issue_id = ?1 AND state = 'deferred'",
+                    params![issue.id.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(&sql)?;
+            let last_error: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT last_reply FROM deliveries
+                     WHERE issue_id = ?1 AND state IN ('deferred', 'failed')
+                     ORDER BY updated_at DESC LIMIT 1",
+                    params![issue.id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&sql)?
+                .flatten();
+            out.push(IssueStatus {
+                id: issue.id,
+                kind: issue.kind,
+                article_ids: issue.article_ids,
+                subject: issue.subject,
+                created_at: issue.created_at,
+                finished_at: issue.finished_at,
+                counts,
+                next_retry: next_retry.map(from_ts),
+                last_error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Messages accepted by the server at or after `since`, across issues:
+    /// what the hourly and daily caps count.
+    pub fn sent_since(&self, since: DateTime<Utc>) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE sent_at >= ?1",
+                params![ts(since)],
+                |r| r.get::<_, i64>(0).map(|n| n as u64),
+            )
+            .map_err(self.sql())
+    }
+
+    /// Sets `finished_at` when nothing is pending or deferred any more.
+    /// Returns whether the issue is finished.
+    pub fn finish_if_done(
+        &mut self,
+        issue: &IssueId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let counts = self.counts(issue)?;
+        if counts.unfinished() > 0 {
+            return Ok(false);
+        }
+        self.conn
+            .execute(
+                "UPDATE issues SET finished_at = ?2 WHERE id = ?1 AND finished_at IS NULL",
+                params![issue.as_str(), ts(now)],
+            )
+            .map_err(self.sql())?;
+        Ok(true)
+    }
+
+    /// Makes every deferred delivery of `issue` due at `at` (the operator's
+    /// "retry now"; tests use it instead of waiting for the backoff).
+    pub fn retry_deferred_at(
+        &mut self,
+        issue: &IssueId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deliveries SET next_attempt_at = ?2 WHERE issue_id = ?1 AND state = 'deferred'",
+                params![issue.as_str(), ts(at)],
+            )
+            .map_err(self.sql())?;
+        Ok(n as u64)
+    }
+
+    /// Every delivery of `issue` with its state and last reply, by
+    /// recipient (for `status -v` and tests).
+    pub fn deliveries(
+        &self,
+        issue: &IssueId,
+    ) -> Result<Vec<(Delivery, Option<String>)>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT recipient, address, state, attempts, last_reply FROM deliveries
+                 WHERE issue_id = ?1 ORDER BY recipient",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(params![issue.as_str()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (recipient, address, state, attempts, reply) = row.map_err(&sql)?;
+            let address = EmailAddress::parse(&address).map_err(|e| self.corrupt(e.to_string()))?;
+            let state = DeliveryState::parse(&state)
+                .ok_or_else(|| self.corrupt(format!("delivery state `{state}`")))?;
+            out.push((
+                Delivery {
+                    recipient,
+                    address,
+                    state,
+                    attempts,
+                },
+                reply,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// Page size the worker uses when reading due deliveries: memory stays
+/// bounded however many recipients an issue has.
+pub const PAGE: usize = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+
+    fn addr(s: &str) -> Result<EmailAddress, Infallible> {
+        Ok(EmailAddress::parse(s).unwrap())
+    }
+
+    fn t(s: i64) -> DateTime<Utc> {
+        from_ts(1_800_000_000 + s)
+    }
+
+    fn new_issue(ledger: &mut Ledger, id: &str, recipients: &[&str]) -> IssueId {
+        let id = IssueId::parse(id).unwrap();
+        let articles = vec!["tag:example.com,2026:a".to_owned()];
+        let created = ledger
+            .create_issue(
+                &NewIssue {
+                    id: &id,
+                    kind: IssueKind::Article,
+                    article_ids: &articles,
+                    subject: "Hello",
+                    content: b"frozen",
+                },
+                recipients.iter().map(|r| addr(r)),
+                t(0),
+            )
+            .unwrap();
+        assert!(created.is_some());
+        id
+    }
+
+    #[test]
+    fn file_is_private_and_schema_versioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pressroom/state.db");
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let mode: String = ledger
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = ledger
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "FULL");
+        drop(ledger);
+        // Reopening migrates nothing and keeps the data.
+        Ledger::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Ledger::open(&path).unwrap_err().to_string();
+        assert!(err.contains("schema version 99, newer"), "{err}");
+    }
+
+    #[test]
+    fn issues_are_created_once_with_deduplicated_unsuppressed_recipients() {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let suppressed = EmailAddress::parse("Gone@example.com").unwrap();
+        ledger
+            .suppress(&suppressed, SuppressionReason::Unsubscribed, None, t(0))
+            .unwrap();
+        let id = new_issue(
+            &mut ledger,
+            "i1",
+            &[
+                "a@example.com",
+                "A@Example.com",
+                "b@example.com",
+                "gone@example.com",
+            ],
+        );
+        assert_eq!(
+            ledger.counts(&id).unwrap(),
+            Counts {
+                pending: 2,
+                ..Counts::default()
+            }
+        );
+        let again = ledger
+            .create_issue(
+                &NewIssue {
+                    id: &id,
+                    kind: IssueKind::Article,
+                    article_ids: &[],
+                    subject: "Other",
+                    content: b"",
+                },
+                [addr("c@example.com")],
+                t(1),
+            )
+            .unwrap();
+        assert_eq!(again, None);
+        assert_eq!(ledger.counts(&id).unwrap().total(), 2);
+        let issue = ledger.issue(&id).unwrap().unwrap();
+        assert_eq!(issue.subject, "Hello");
+        assert_eq!(issue.content, b"frozen");
+        assert_eq!(issue.article_ids, ["tag:example.com,2026:a"]);
+        assert_eq!(
+            ledger
+                .not_yet_mailed(["tag:example.com,2026:a", "new"])
+                .unwrap(),
+            ["new"]
+        );
+    }
+
+    #[test]
+    fn states_move_and_due_pages() {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let id = new_issue(
+            &mut ledger,
+            "i1",
+            &[
+                "a@example.com",
+                "b@example.com",
+                "c@example.com",
+                "d@example.com",
+            ],
+        );
+        let due = ledger.due(&id, t(10), None, 2).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_eq!(due[0].recipient, "a@example.com");
+        let rest = ledger.due(&id, t(10), Some("b@example.com"), 10).unwrap();
+        assert_eq!(rest.len(), 2);
+
+        ledger
+            .mark_sent(&id, "a@example.com", "250 ok", t(10))
+            .unwrap();
+        ledger
+            .mark_deferred(&id, "b@example.com", "451 later", t(310), t(10))
+            .unwrap();
+        ledger
+            .mark_failed(
+                &id,
+                "c@example.com",
+                "550 no such user",
+                Some(SuppressionReason::HardBounce),
+                t(10),
+            )
+            .unwrap();
+        let due: Vec<_> = ledger
+            .due(&id, t(11), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.recipient)
+            .collect();
+        assert_eq!(due, ["d@example.com"]);
+        let due = ledger.due(&id, t(310), None, 10).unwrap();
+        assert_eq!(due[0].recipient, "b@example.com");
+        assert_eq!(due[0].state, DeliveryState::Deferred);
+        assert_eq!(due[0].attempts, 1);
+        let c = EmailAddress::parse("C@example.com").unwrap();
+        assert_eq!(
+            ledger.suppression(&c).unwrap(),
+            Some(SuppressionReason::HardBounce)
+        );
+        assert_eq!(ledger.sent_since(t(0)).unwrap(), 1);
+        assert_eq!(ledger.sent_since(t(11)).unwrap(), 0);
+
+        let status = &ledger.status().unwrap()[0];
+        assert_eq!(
+            status.counts,
+            Counts {
+                pending: 1,
+                sent: 1,
+                deferred: 1,
+                failed: 1
+            }
+        );
+        assert_eq!(status.next_retry, Some(t(310)));
+        assert!(status.last_error.is_some());
+
+        // d unsubscribes between runs: it fails as suppressed, not silently.
+        let d = EmailAddress::parse("d@example.com").unwrap();
+        ledger
+            .suppress(&d, SuppressionReason::Unsubscribed, None, t(20))
+            .unwrap();
+        assert_eq!(ledger.fail_suppressed(&id, t(20)).unwrap(), 1);
+        assert!(!ledger.finish_if_done(&id, t(20)).unwrap());
+        ledger
+            .mark_sent(&id, "b@example.com", "250 ok", t(400))
+            .unwrap();
+        assert!(ledger.finish_if_done(&id, t(400)).unwrap());
+        assert!(ledger.unfinished_issues().unwrap().is_empty());
+        let (_, reply) = ledger
+            .deliveries(&id)
+            .unwrap()
+            .into_iter()
+            .find(|(d, _)| d.recipient == "d@example.com")
+            .unwrap();
+        assert_eq!(
+            reply.as_deref(),
+            Some("not sent: address suppressed (unsubscribed)")
+        );
+    }
+
+    #[test]
+    fn baseline_makes_the_ledger_not_fresh_even_with_no_articles() {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        assert!(ledger.is_fresh().unwrap());
+        assert_eq!(ledger.baseline([], t(0)).unwrap(), 0);
+        assert!(!ledger.is_fresh().unwrap());
+        assert_eq!(ledger.baseline(["x", "y"], t(1)).unwrap(), 2);
+        assert_eq!(ledger.baseline(["x"], t(2)).unwrap(), 0);
+        assert_eq!(ledger.not_yet_mailed(["x", "z"]).unwrap(), ["z"]);
+    }
+
+    #[test]
+    fn a_recipient_error_rolls_the_issue_back() {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let id = IssueId::parse("i1").unwrap();
+        let recipients: Vec<Result<EmailAddress, std::io::Error>> = vec![
+            Ok(EmailAddress::parse("a@example.com").unwrap()),
+            Err(std::io::Error::other("disk on fire")),
+        ];
+        let err = ledger
+            .create_issue(
+                &NewIssue {
+                    id: &id,
+                    kind: IssueKind::Digest,
+                    article_ids: &["a".to_owned()],
+                    subject: "s",
+                    content: b"",
+                },
+                recipients,
+                t(0),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(ledger.issue(&id).unwrap().is_none());
+        assert_eq!(ledger.not_yet_mailed(["a"]).unwrap(), ["a"]);
+    }
+
+    #[test]
+    fn issue_ids_are_checked() {
+        assert!(IssueId::parse("2026-03-09-rust-edge").is_ok());
+        assert!(IssueId::parse("").is_err());
+        assert!(IssueId::parse("a b").is_err());
+        assert!(IssueId::parse("a/../b").is_err());
+    }
+}
