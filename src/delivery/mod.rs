@@ -1,0 +1,906 @@
+//! Delivery: getting already-rendered messages to every recipient of an
+//! issue exactly once as far as the ledger can tell, and at least once
+//! whatever happens.
+//!
+//! The pieces: [`subscribers`] reads the list, [`ledger`] remembers every
+//! delivery, [`lock`] keeps runs from overlapping, [`smtp`] talks to the
+//! server and classifies its answers, [`dkim`] signs. This module is the
+//! worker that ties them together: [`Run::deliver`] takes an issue id, a
+//! function that renders the [`lettre::Message`] for one recipient, and a
+//! way to open [`Transport`]s, and goes through every due delivery.
+//!
+//! Guarantee: a delivery is marked sent in its own committed transaction
+//! as soon as its result reaches the worker, so a crash (or `kill -9`) can
+//! repeat only messages the server accepted in the last moments, at most
+//! one per connection (`concurrency`), never lose one. Everything else —
+//! 4xx, timeouts, dropped connections — is retried by later runs with
+//! exponential backoff until `max_attempts`.
+//!
+//! Threads: `concurrency` worker threads each own one transport (one SMTP
+//! connection, reused); the calling thread renders, signs, paces
+//! (messages per second, hourly and daily caps counted from the ledger)
+//! and does every ledger write, so SQLite sees a single writer.
+
+pub mod config;
+pub mod dkim;
+pub mod ledger;
+pub mod lock;
+pub mod smtp;
+pub mod subscribers;
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use lettre::Message;
+
+use self::dkim::DkimSigner;
+use self::ledger::{Counts, Delivery, IssueId, Ledger, LedgerError, SuppressionReason};
+pub use self::smtp::Outcome;
+
+/// Sends one message and says what became of it. Implemented by
+/// [`smtp::SmtpSender`]; the unit tests below use a scripted mock, because
+/// they need thousands of precise outcomes per second. Integration tests
+/// use real servers.
+pub trait Transport: Send {
+    fn send(&mut self, message: &Message) -> Outcome;
+}
+
+/// When to retry a deferred delivery, and when to give up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// A delivery deferred this many times is marked failed.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt.
+    pub base: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_secs(300),
+            max: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after the `attempts`-th failed attempt (1-based):
+    /// `base · 2^(attempts−1)`, at most `max`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Pace limits. The hourly and daily caps count the ledger's sends, so
+/// they hold across runs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RateLimits {
+    pub per_second: Option<f64>,
+    pub per_hour: Option<u64>,
+    pub per_day: Option<u64>,
+}
+
+/// How one run delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Connections (and worker threads) used at once; at least 1.
+    pub concurrency: usize,
+    /// Messages to hand to the server in this run at most (`--limit`).
+    pub limit: Option<u64>,
+    pub retry: RetryPolicy,
+    pub rates: RateLimits,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: 2,
+            limit: None,
+            retry: RetryPolicy::default(),
+            rates: RateLimits::default(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Options from `[send]`, with `--limit`.
+    pub fn from_config(config: &config::SendConfig, limit: Option<u64>) -> RunOptions {
+        RunOptions {
+            concurrency: config.concurrency.max(1),
+            limit,
+            retry: config.retry_policy(),
+            rates: config.rate_limits(),
+        }
+    }
+}
+
+/// Where "now" comes from (tests pass a closure).
+pub trait Clock {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl<F: Fn() -> DateTime<Utc>> Clock for F {
+    fn now(&self) -> DateTime<Utc> {
+        self()
+    }
+}
+
+/// Why rendering one recipient's message did not give a message.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Do not send to this recipient (e.g. no longer in the subscriber
+    /// list); the delivery is marked failed with this reason, without
+    /// suppressing the address.
+    #[error("{0}")]
+    Skip(String),
+    /// Rendering is broken: the run stops, no recipient is failed.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("rendering the message for {recipient}: {source}")]
+    Render {
+        recipient: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the message rendered for {recipient} is addressed to {found}; refusing to send it")]
+    WrongRecipient { recipient: String, found: String },
+}
+
+/// Why a run stopped before every due delivery was tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// `--limit` was reached.
+    Limit,
+    /// `per_hour` messages were sent in the last hour.
+    HourlyCap,
+    /// `per_day` messages were sent in the last day.
+    DailyCap,
+    /// The server could not be used (refused, TLS, AUTH…): stop everything.
+    Fatal(String),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Limit => f.write_str("stopped at --limit"),
+            Stop::HourlyCap => f.write_str("stopped at the hourly cap (per_hour)"),
+            Stop::DailyCap => f.write_str("stopped at the daily cap (per_day)"),
+            Stop::Fatal(reason) => write!(f, "SMTP trouble, run stopped: {reason}"),
+        }
+    }
+}
+
+/// What one [`Run::deliver`] did to one issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueSummary {
+    pub issue: IssueId,
+    /// Accepted by the server in this run.
+    pub sent: u64,
+    /// Deferred in this run (will be retried).
+    pub deferred: u64,
+    /// Failed in this run (rejected, skipped, or out of attempts).
+    pub failed: u64,
+    /// The issue's totals in the ledger after the run.
+    pub counts: Counts,
+    /// Whether the issue is finished (nothing pending or deferred).
+    pub finished: bool,
+    pub stopped: Option<Stop>,
+}
+
+impl IssueSummary {
+    /// Deliveries still to make in later runs.
+    pub fn remaining(&self) -> u64 {
+        self.counts.unfinished()
+    }
+}
+
+/// The exit code for a run: 0 when every issue is finished (or there was
+/// nothing to do), 2 when anything is deferred, unfinished, or the run was
+/// stopped by SMTP trouble.
+pub fn exit_code<'a>(summaries: impl IntoIterator<Item = &'a IssueSummary>) -> u8 {
+    let trouble = summaries
+        .into_iter()
+        .any(|s| !s.finished || matches!(s.stopped, Some(Stop::Fatal(_))));
+    if trouble {
+        2
+    } else {
+        0
+    }
+}
+
+/// A token bucket: `rate` tokens a second, bursts of up to `rate` (at
+/// least one).
+#[derive(Debug)]
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64) -> TokenBucket {
+        let capacity = rate.max(1.0);
+        TokenBucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            last: Instant::now(),
+        }
+    }
+
+    /// Zero when a token is available now, else how long until one is.
+    fn wait_needed(&mut self) -> Duration {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        }
+    }
+
+    fn take(&mut self) {
+        self.tokens -= 1.0;
+    }
+}
+
+/// One `send` run: carries the pace and the `--limit` budget across the
+/// issues it delivers.
+pub struct Run<'a> {
+    ledger: &'a mut Ledger,
+    options: RunOptions,
+    clock: &'a dyn Clock,
+    dkim: Option<&'a DkimSigner>,
+    bucket: Option<TokenBucket>,
+    handed_over: u64,
+    observer: Option<Observer<'a>>,
+}
+
+/// Called with every result (see [`Run::observe`]).
+type Observer<'a> = Box<dyn FnMut(&Delivery, &Outcome) + 'a>;
+
+struct Job {
+    delivery: Delivery,
+    message: Message,
+}
+
+/// Counters while delivering one issue.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    deferred: u64,
+    failed: u64,
+    in_flight: usize,
+    fatal: Option<String>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        ledger: &'a mut Ledger,
+        options: RunOptions,
+        clock: &'a dyn Clock,
+        dkim: Option<&'a DkimSigner>,
+    ) -> Run<'a> {
+        let bucket = options
+            .rates
+            .per_second
+            .filter(|r| *r > 0.0 && r.is_finite())
+            .map(TokenBucket::new);
+        Run {
+            ledger,
+            options,
+            clock,
+            dkim,
+            bucket,
+            handed_over: 0,
+            observer: None,
+        }
+    }
+
+    /// Called with every result, on the calling thread (progress bars,
+    /// per-recipient log lines).
+    pub fn observe(&mut self, observer: impl FnMut(&Delivery, &Outcome) + 'a) {
+        self.observer = Some(Box::new(observer));
+    }
+
+    /// Messages handed to the server so far in this run.
+    pub fn handed_over(&self) -> u64 {
+        self.handed_over
+    }
+
+    /// Delivers every due delivery of `issue`: `render` builds the message
+    /// for one recipient (its `To` must be that recipient), `connect` opens
+    /// one transport per worker. Returns what happened; a [`Stop::Fatal`]
+    /// in the summary means the server could not be used and the caller
+    /// should not start another issue.
+    pub fn deliver<R, C, T>(
+        &mut self,
+        issue: &IssueId,
+        mut render: R,
+        mut connect: C,
+    ) -> Result<IssueSummary, DeliveryError>
+    where
+        R: FnMut(&Delivery) -> Result<Message, RenderError>,
+        C: FnMut() -> T,
+        T: Transport,
+    {
+        let now = self.clock.now();
+        self.ledger.fail_suppressed(issue, now)?;
+        let mut hour_left = match self.options.rates.per_hour {
+            Some(cap) => {
+                Some(cap.saturating_sub(self.ledger.sent_since(now - chrono::Duration::hours(1))?))
+            }
+            None => None,
+        };
+        let mut day_left = match self.options.rates.per_day {
+            Some(cap) => {
+                Some(cap.saturating_sub(self.ledger.sent_since(now - chrono::Duration::days(1))?))
+            }
+            None => None,
+        };
+        let workers = self.options.concurrency.max(1);
+        let mut tally = Tally::default();
+        let mut stopped = None;
+
+        let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
+            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
+            let job_rx = Arc::new(Mutex::new(job_rx));
+            let (result_tx, result_rx) = mpsc::channel::<(Delivery, Outcome)>();
+            for _ in 0..workers {
+                let mut transport = connect();
+                let job_rx = Arc::clone(&job_rx);
+                let result_tx = result_tx.clone();
+                scope.spawn(move || loop {
+                    let job = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let outcome = transport.send(&job.message);
+                    if result_tx.send((job.delivery, outcome)).is_err() {
+                        return;
+                    }
+                });
+            }
+            drop(result_tx);
+
+            let mut after: Option<String> = None;
+            'pages: loop {
+                let page =
+                    self.ledger
+                        .due(issue, self.clock.now(), after.as_deref(), ledger::PAGE)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.recipient.clone());
+                for delivery in page {
+                    // Record whatever finished meanwhile, and keep at most
+                    // one message per worker in flight.
+                    while let Ok(result) = result_rx.try_recv() {
+                        self.record(issue, &mut tally, result)?;
+                    }
+                    while tally.in_flight >= workers {
+                        match result_rx.recv() {
+                            Ok(result) => self.record(issue, &mut tally, result)?,
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(reason) = &tally.fatal {
+                        stopped = Some(Stop::Fatal(reason.clone()));
+                        break 'pages;
+                    }
+                    if self.options.limit.is_some_and(|l| self.handed_over >= l) {
+                        stopped = Some(Stop::Limit);
+                        break 'pages;
+                    }
+                    if hour_left == Some(0) {
+                        stopped = Some(Stop::HourlyCap);
+                        break 'pages;
+                    }
+                    if day_left == Some(0) {
+                        stopped = Some(Stop::DailyCap);
+                        break 'pages;
+                    }
+                    let mut message = match render(&delivery) {
+                        Ok(message) => message,
+                        Err(RenderError::Skip(why)) => {
+                            let now = self.clock.now();
+                            self.ledger.mark_failed(
+                                issue,
+                                &delivery.recipient,
+                                &format!("not sent: {why}"),
+                                None,
+                                now,
+                            )?;
+                            tally.failed += 1;
+                            continue;
+                        }
+                        Err(RenderError::Failed(source)) => {
+                            return Err(DeliveryError::Render {
+                                recipient: delivery.address.to_string(),
+                                source,
+                            });
+                        }
+                    };
+                    let to = message.envelope().to();
+                    if to.len() != 1
+                        || !AsRef::<str>::as_ref(&to[0])
+                            .eq_ignore_ascii_case(delivery.address.as_str())
+                    {
+                        return Err(DeliveryError::WrongRecipient {
+                            recipient: delivery.address.to_string(),
+                            found: to
+                                .iter()
+                                .map(|a| a.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                    if let Some(signer) = self.dkim {
+                        signer.sign(&mut message);
+                    }
+                    // Pace: wait for a token, recording results meanwhile.
+                    while let Some(bucket) = self.bucket.as_mut() {
+                        let wait = bucket.wait_needed();
+                        if wait.is_zero() {
+                            bucket.take();
+                            break;
+                        }
+                        match result_rx.recv_timeout(wait) {
+                            Ok(result) => self.record(issue, &mut tally, result)?,
+                            Err(mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+                        }
+                    }
+                    if job_tx.send(Job { delivery, message }).is_err() {
+                        break 'pages;
+                    }
+                    tally.in_flight += 1;
+                    self.handed_over += 1;
+                    hour_left = hour_left.map(|n| n - 1);
+                    day_left = day_left.map(|n| n - 1);
+                }
+            }
+            drop(job_tx);
+            while tally.in_flight > 0 {
+                match result_rx.recv() {
+                    Ok(result) => self.record(issue, &mut tally, result)?,
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        });
+        result?;
+        if stopped.is_none() {
+            if let Some(reason) = tally.fatal.take() {
+                stopped = Some(Stop::Fatal(reason));
+            }
+        }
+        if let Some(Stop::Fatal(reason)) = &stopped {
+            tracing::warn!(issue = %issue, "{reason}");
+        }
+        let now = self.clock.now();
+        let finished = self.ledger.finish_if_done(issue, now)?;
+        let counts = self.ledger.counts(issue)?;
+        Ok(IssueSummary {
+            issue: issue.clone(),
+            sent: tally.sent,
+            deferred: tally.deferred,
+            failed: tally.failed,
+            counts,
+            finished,
+            stopped,
+        })
+    }
+
+    /// Writes one result to the ledger, right away.
+    fn record(
+        &mut self,
+        issue: &IssueId,
+        tally: &mut Tally,
+        (delivery, outcome): (Delivery, Outcome),
+    ) -> Result<(), DeliveryError> {
+        tally.in_flight = tally.in_flight.saturating_sub(1);
+        let now = self.clock.now();
+        let recipient = delivery.recipient.as_str();
+        match &outcome {
+            Outcome::Accepted { reply } => {
+                self.ledger.mark_sent(issue, recipient, reply, now)?;
+                tally.sent += 1;
+                tracing::debug!(issue = %issue, recipient, "sent: {reply}");
+            }
+            Outcome::Deferred { reply } => {
+                let attempts = delivery.attempts + 1;
+                if attempts >= self.options.retry.max_attempts {
+                    let reply = format!("gave up after {attempts} attempts; last: {reply}");
+                    self.ledger
+                        .mark_failed(issue, recipient, &reply, None, now)?;
+                    tally.failed += 1;
+                    tracing::debug!(issue = %issue, recipient, "failed: {reply}");
+                } else {
+                    let wait = self.options.retry.backoff(attempts);
+                    let next = now
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
+                    self.ledger
+                        .mark_deferred(issue, recipient, reply, next, now)?;
+                    tally.deferred += 1;
+                    tracing::debug!(issue = %issue, recipient, "deferred until {next}: {reply}");
+                }
+            }
+            Outcome::Rejected { reply, suppress } => {
+                let reason = suppress.then_some(SuppressionReason::HardBounce);
+                self.ledger
+                    .mark_failed(issue, recipient, reply, reason, now)?;
+                tally.failed += 1;
+                tracing::debug!(issue = %issue, recipient, suppressed = suppress, "failed: {reply}");
+            }
+            Outcome::Fatal { reason } => {
+                // The recipient is untouched: it is as due as before.
+                tally.fatal.get_or_insert_with(|| reason.clone());
+            }
+        }
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&delivery, &outcome);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ledger::{DeliveryState, IssueKind, NewIssue};
+    use super::*;
+    use crate::email::address::EmailAddress;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// A scripted transport (mock): answers by recipient local part, and
+    /// records what it was given. The real-server behaviour is covered by
+    /// the integration tests in tests/cli/delivery.rs.
+    #[derive(Clone, Default)]
+    struct Script {
+        answers: Arc<HashMap<String, Outcome>>,
+        got: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Transport for Script {
+        fn send(&mut self, message: &Message) -> Outcome {
+            let to = message.envelope().to()[0].to_string();
+            self.got.lock().unwrap().push(to.clone());
+            let local = to.split('@').next().unwrap_or("").to_owned();
+            self.answers
+                .get(&local)
+                .cloned()
+                .unwrap_or(Outcome::Accepted {
+                    reply: "250 ok".into(),
+                })
+        }
+    }
+
+    fn setup(n: usize) -> (Ledger, IssueId) {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let id = IssueId::parse("issue-1").unwrap();
+        let recipients: Vec<Result<EmailAddress, std::convert::Infallible>> = (0..n)
+            .map(|i| Ok(EmailAddress::parse(&format!("r{i:04}@example.com")).unwrap()))
+            .collect();
+        ledger
+            .create_issue(
+                &NewIssue {
+                    id: &id,
+                    kind: IssueKind::Article,
+                    article_ids: &["a".to_owned()],
+                    subject: "s",
+                    content: b"",
+                },
+                recipients,
+                Utc::now(),
+            )
+            .unwrap();
+        (ledger, id)
+    }
+
+    fn render(d: &Delivery) -> Result<Message, RenderError> {
+        Message::builder()
+            .from("news@example.com".parse().unwrap())
+            .to(d.address.as_str().parse().unwrap())
+            .subject("s")
+            .body("b".to_owned())
+            .map_err(|e| RenderError::Failed(Box::new(e)))
+    }
+
+    fn deliver(
+        ledger: &mut Ledger,
+        id: &IssueId,
+        options: RunOptions,
+        clock: &dyn Clock,
+        script: &Script,
+    ) -> IssueSummary {
+        let mut run = Run::new(ledger, options, clock, None);
+        run.deliver(id, render, || script.clone()).unwrap()
+    }
+
+    fn options() -> RunOptions {
+        RunOptions {
+            concurrency: 3,
+            ..RunOptions::default()
+        }
+    }
+
+    #[test]
+    fn every_outcome_lands_in_the_ledger() {
+        let (mut ledger, id) = setup(20);
+        let answers: HashMap<String, Outcome> = [
+            (
+                "r0001",
+                Outcome::Deferred {
+                    reply: "451 later".into(),
+                },
+            ),
+            (
+                "r0002",
+                Outcome::Rejected {
+                    reply: "550 5.1.1 unknown".into(),
+                    suppress: true,
+                },
+            ),
+            (
+                "r0003",
+                Outcome::Rejected {
+                    reply: "554 5.7.1 spam".into(),
+                    suppress: false,
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let script = Script {
+            answers: Arc::new(answers),
+            ..Script::default()
+        };
+        let clock = SystemClock;
+        let s = deliver(&mut ledger, &id, options(), &clock, &script);
+        assert_eq!((s.sent, s.deferred, s.failed), (17, 1, 2));
+        assert!(!s.finished);
+        assert_eq!(exit_code([&s]), 2);
+        assert_eq!(script.got.lock().unwrap().len(), 20);
+
+        // Nothing is due on an immediate second run: deferred waits.
+        let again = deliver(&mut ledger, &id, options(), &clock, &script);
+        assert_eq!((again.sent, again.deferred, again.failed), (0, 0, 0));
+        assert_eq!(script.got.lock().unwrap().len(), 20);
+
+        let r2 = EmailAddress::parse("r0002@example.com").unwrap();
+        let r3 = EmailAddress::parse("r0003@example.com").unwrap();
+        assert_eq!(
+            ledger.suppression(&r2).unwrap(),
+            Some(SuppressionReason::HardBounce)
+        );
+        assert_eq!(ledger.suppression(&r3).unwrap(), None);
+
+        // Once due and accepted, the issue finishes.
+        ledger.retry_deferred_at(&id, Utc::now()).unwrap();
+        let ok = Script::default();
+        let last = deliver(&mut ledger, &id, options(), &clock, &ok);
+        assert_eq!(last.sent, 1);
+        assert!(last.finished);
+        assert_eq!(exit_code([&last]), 0);
+        assert_eq!(*ok.got.lock().unwrap(), ["r0001@example.com"]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_then_gives_up() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1), Duration::from_secs(300));
+        assert_eq!(policy.backoff(2), Duration::from_secs(600));
+        assert_eq!(policy.backoff(7), Duration::from_secs(300 * 64));
+        assert_eq!(policy.backoff(8), Duration::from_secs(6 * 3600));
+        assert_eq!(policy.backoff(40), Duration::from_secs(6 * 3600));
+
+        let (mut ledger, id) = setup(1);
+        let later = Script {
+            answers: Arc::new(
+                [(
+                    "r0000".to_owned(),
+                    Outcome::Deferred {
+                        reply: "451 busy".into(),
+                    },
+                )]
+                .into(),
+            ),
+            ..Script::default()
+        };
+        let t = Arc::new(AtomicI64::new(Utc::now().timestamp()));
+        let t2 = Arc::clone(&t);
+        let clock = move || DateTime::from_timestamp(t2.load(Ordering::SeqCst), 0).unwrap();
+        let opts = RunOptions {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                ..RetryPolicy::default()
+            },
+            ..options()
+        };
+        for expected_wait in [300, 600] {
+            let s = deliver(&mut ledger, &id, opts.clone(), &clock, &later);
+            assert_eq!(s.deferred, 1);
+            let next = ledger.status().unwrap()[0].next_retry.unwrap();
+            assert_eq!(next.timestamp() - t.load(Ordering::SeqCst), expected_wait);
+            t.store(next.timestamp(), Ordering::SeqCst);
+        }
+        let s = deliver(&mut ledger, &id, opts, &clock, &later);
+        assert_eq!((s.deferred, s.failed), (0, 1));
+        assert!(s.finished);
+        let (d, reply) = ledger.deliveries(&id).unwrap().remove(0);
+        assert_eq!(d.state, DeliveryState::Failed);
+        assert_eq!(d.attempts, 3);
+        assert!(reply.unwrap().starts_with("gave up after 3 attempts"));
+        let r = EmailAddress::parse("r0000@example.com").unwrap();
+        assert_eq!(ledger.suppression(&r).unwrap(), None);
+    }
+
+    #[test]
+    fn fatal_stops_the_run_and_fails_nobody() {
+        let (mut ledger, id) = setup(50);
+        let down = Script {
+            answers: Arc::new(
+                [(
+                    "r0010".to_owned(),
+                    Outcome::Fatal {
+                        reason: "connection refused".into(),
+                    },
+                )]
+                .into(),
+            ),
+            ..Script::default()
+        };
+        let clock = SystemClock;
+        let s = deliver(
+            &mut ledger,
+            &id,
+            RunOptions {
+                concurrency: 1,
+                ..options()
+            },
+            &clock,
+            &down,
+        );
+        assert_eq!(s.stopped, Some(Stop::Fatal("connection refused".into())));
+        assert_eq!(s.sent, 10);
+        assert_eq!(s.failed + s.deferred, 0);
+        assert_eq!(s.counts.pending, 40);
+        assert_eq!(exit_code([&s]), 2);
+    }
+
+    #[test]
+    fn limit_and_caps_stop_early_and_caps_count_earlier_runs() {
+        let (mut ledger, id) = setup(30);
+        let ok = Script::default();
+        let clock = SystemClock;
+        let s = deliver(
+            &mut ledger,
+            &id,
+            RunOptions {
+                limit: Some(7),
+                ..options()
+            },
+            &clock,
+            &ok,
+        );
+        assert_eq!((s.sent, s.stopped.clone()), (7, Some(Stop::Limit)));
+        let capped = RunOptions {
+            rates: RateLimits {
+                per_hour: Some(10),
+                ..RateLimits::default()
+            },
+            ..options()
+        };
+        let s = deliver(&mut ledger, &id, capped.clone(), &clock, &ok);
+        assert_eq!((s.sent, s.stopped.clone()), (3, Some(Stop::HourlyCap)));
+        let s = deliver(&mut ledger, &id, capped, &clock, &ok);
+        assert_eq!(s.sent, 0);
+        assert_eq!(s.counts.pending, 20);
+    }
+
+    #[test]
+    fn per_second_rate_paces_the_run() {
+        let (mut ledger, id) = setup(12);
+        let ok = Script::default();
+        let clock = SystemClock;
+        let paced = RunOptions {
+            rates: RateLimits {
+                per_second: Some(20.0),
+                ..RateLimits::default()
+            },
+            ..options()
+        };
+        let start = Instant::now();
+        let s = deliver(&mut ledger, &id, paced, &clock, &ok);
+        assert_eq!(s.sent, 12);
+        // A burst of 20 is allowed, so 12 go at once; now spend the bucket.
+        let (mut ledger, id) = setup(50);
+        let paced = RunOptions {
+            rates: RateLimits {
+                per_second: Some(20.0),
+                ..RateLimits::default()
+            },
+            ..options()
+        };
+        deliver(&mut ledger, &id, paced, &clock, &ok);
+        // 50 messages, 20 at once, 30 more at 20/s: at least 1.4 s.
+        assert!(
+            start.elapsed() >= Duration::from_millis(1400),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_message_for_someone_else_is_refused_and_skips_are_recorded() {
+        let (mut ledger, id) = setup(3);
+        let ok = Script::default();
+        let clock = SystemClock;
+        let mut run = Run::new(&mut ledger, options(), &clock, None);
+        let s = run
+            .deliver(
+                &id,
+                |d| {
+                    if d.recipient == "r0001@example.com" {
+                        Err(RenderError::Skip("no longer in subscribers.csv".into()))
+                    } else {
+                        render(d)
+                    }
+                },
+                || ok.clone(),
+            )
+            .unwrap();
+        assert_eq!((s.sent, s.failed), (2, 1));
+
+        let (mut ledger, id) = setup(3);
+        let ok = Script::default();
+        let mut run = Run::new(&mut ledger, options(), &clock, None);
+        let err = run
+            .deliver(
+                &id,
+                |_| {
+                    Ok(Message::builder()
+                        .from("news@example.com".parse().unwrap())
+                        .to("someone@example.com".parse().unwrap())
+                        .subject("s")
+                        .body("b".to_owned())
+                        .unwrap())
+                },
+                || ok.clone(),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("addressed to someone@example.com"),
+            "{err}"
+        );
+        assert!(ok.got.lock().unwrap().is_empty());
+    }
+}
