@@ -36,7 +36,8 @@ use chrono::{DateTime, Utc};
 use lettre::Message;
 
 use self::dkim::DkimSigner;
-use self::ledger::{Counts, Delivery, IssueId, Ledger, LedgerError, SuppressionReason};
+pub use self::ledger::Delivery;
+use self::ledger::{Counts, IssueId, Ledger, LedgerError, SuppressionReason};
 pub use self::smtp::Outcome;
 
 /// Sends one message and says what became of it. Implemented by
@@ -383,8 +384,21 @@ impl<'a> Run<'a> {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let outcome = transport.send(&job.message);
-                    if result_tx.send((job.delivery, outcome)).is_err() {
+                    // A panicking transport must not leave the coordinator
+                    // waiting for a result: report it as fatal and retire.
+                    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        transport.send(&job.message)
+                    }));
+                    let (outcome, retire) = match sent {
+                        Ok(outcome) => (outcome, false),
+                        Err(_) => (
+                            Outcome::Fatal {
+                                reason: "internal error: the SMTP client panicked".to_owned(),
+                            },
+                            true,
+                        ),
+                    };
+                    if result_tx.send((job.delivery, outcome)).is_err() || retire {
                         return;
                     }
                 });
