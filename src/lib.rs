@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod content;
+pub mod email;
 pub mod feed;
 pub mod fs;
 pub mod text;

@@ -169,12 +169,19 @@ fn hex_references(xml: Vec<u8>) -> Vec<u8> {
     while !rest.is_empty() {
         let (plain, cdata) = match rest.find("<![CDATA[") {
             Some(start) => {
-                let end = rest[start..].find("]]>").map_or(rest.len(), |e| start + e + 3);
+                let end = rest[start..]
+                    .find("]]>")
+                    .map_or(rest.len(), |e| start + e + 3);
                 (&rest[..start], &rest[start..end])
             }
             None => (rest, ""),
         };
-        out.push_str(&plain.replace("&amp;", "&#x26;").replace("&lt;", "&#x3C;").replace("&gt;", "&#x3E;"));
+        out.push_str(
+            &plain
+                .replace("&amp;", "&#x26;")
+                .replace("&lt;", "&#x3C;")
+                .replace("&gt;", "&#x3E;"),
+        );
         out.push_str(cdata);
         rest = &rest[plain.len() + cdata.len()..];
     }
