@@ -15,7 +15,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = commands::exit_code(&err);
-            eprintln!("error: {err:#}");
+            if code == 1 {
+                // Problems in the input: one `path:line: key: message` per
+                // line, so editors and scripts can jump to each, then a
+                // count.
+                let text = format!("{err:#}");
+                eprintln!("{text}");
+                let count = text.lines().filter(|l| !l.trim().is_empty()).count();
+                let noun = if count == 1 { "problem" } else { "problems" };
+                eprintln!("error: {count} {noun} found");
+            } else {
+                eprintln!("error: {err:#}");
+            }
             ExitCode::from(code)
         }
     }

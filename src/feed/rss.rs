@@ -52,7 +52,10 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
     let rss = ChannelBuilder::default()
         .title(channel.title.clone())
         .link(channel.home.clone())
-        .description(non_empty(&channel.description, &channel.title))
+        .description(escape_html(&non_empty(
+            &channel.description,
+            &channel.title,
+        )))
         .language(Some(config.site.language.clone()))
         .copyright(
             config
@@ -118,7 +121,7 @@ fn item(entry: &Entry) -> Item {
     ItemBuilder::default()
         .title(Some(a.title.clone()))
         .link(Some(a.url.to_string()))
-        .description(a.summary().map(str::to_owned))
+        .description(a.summary().map(escape_html))
         .guid(Some(
             GuidBuilder::default()
                 .value(a.id.clone())
@@ -186,4 +189,19 @@ fn hex_references(xml: Vec<u8>) -> Vec<u8> {
         rest = &rest[plain.len() + cdata.len()..];
     }
     out.into_bytes()
+}
+
+/// RSS readers read `<description>` as HTML; a plain-text summary must
+/// arrive as the text it is (a `<br>` in prose is not a line break).
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
