@@ -51,6 +51,11 @@ pub enum Command {
         after_help = "Example:\n  pressroom new \"Rust at the Edge: What We Learned\"\n  pressroom new --dir guides \"Subject lines that work\""
     )]
     New(NewArgs),
+    /// Write the next newsletter issue as .html, .txt and .eml files, plus an index.
+    #[command(
+        after_help = "Examples:\n  pressroom preview --open\n  pressroom preview --mode per-article --articles welcome,why-we-built-our-publisher-in-rust\n  pressroom preview --to mara@example.com --out /tmp/issue\n\nThe .eml file is byte for byte the message a send would deliver to that\nrecipient (at this time). Lint findings are listed in index.html and on stderr."
+    )]
+    Preview(PreviewArgs),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(
         after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
@@ -65,6 +70,32 @@ pub struct NewArgs {
     /// Sub-folder of content/ to create it in.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Folder to write the preview files to (relative to the site root).
+    #[arg(long, value_name = "DIR", default_value = "preview")]
+    pub out: PathBuf,
+    /// Open the index in the desktop's browser.
+    #[arg(long)]
+    pub open: bool,
+    /// One digest of new articles, or one email per article (default: email.mode).
+    #[arg(long, value_enum)]
+    pub mode: Option<ModeArg>,
+    /// Preview exactly these articles (slugs, comma-separated) instead of what is pending.
+    #[arg(long, value_name = "SLUG,…", value_delimiter = ',')]
+    pub articles: Vec<String>,
+    /// Render for this recipient (default: reader@example.com).
+    #[arg(long, value_name = "EMAIL")]
+    pub to: Option<String>,
+}
+
+/// `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    Digest,
+    PerArticle,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,8 @@ pub struct Config {
     pub site: SiteConfig,
     #[serde(default)]
     pub feeds: FeedConfig,
+    #[serde(default)]
+    pub email: crate::email::EmailConfig,
 }
 
 /// `[site]`: who publishes, where, and in which time zone.
@@ -240,7 +242,7 @@ impl Config {
 }
 
 /// The 1-based line on which `key = ` appears, if it does.
-fn key_line(text: &str, key: &str) -> Option<usize> {
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|line| {
             let line = line.trim_start();

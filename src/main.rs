@@ -15,7 +15,18 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = commands::exit_code(&err);
-            eprintln!("error: {err:#}");
+            if code == 1 {
+                // Problems in the input: one `path:line: key: message` per
+                // line, so editors and scripts can jump to each, then a
+                // count.
+                let text = format!("{err:#}");
+                eprintln!("{text}");
+                let count = text.lines().filter(|l| !l.trim().is_empty()).count();
+                let noun = if count == 1 { "problem" } else { "problems" };
+                eprintln!("error: {count} {noun} found");
+            } else {
+                eprintln!("error: {err:#}");
+            }
             ExitCode::from(code)
         }
     }
@@ -33,8 +44,34 @@ fn init_logging(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(false)
-        .with_level(verbose > 0)
+        .event_format(Plain)
         .init();
+}
+
+/// Log lines as a command-line tool prints them: plain for progress,
+/// `warning:` / `error:` in front of trouble.
+struct Plain;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let prefix = match *event.metadata().level() {
+            tracing::Level::ERROR => "error: ",
+            tracing::Level::WARN => "warning: ",
+            tracing::Level::INFO => "",
+            tracing::Level::DEBUG => "debug: ",
+            tracing::Level::TRACE => "trace: ",
+        };
+        write!(writer, "{prefix}")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }

@@ -1,26 +1,89 @@
-//! `pressroom check`: load config.toml and every article, and report every
-//! problem at once. Writes nothing.
+//! `pressroom check`: load config.toml, every article and the email
+//! templates, render the next newsletter for a sample reader and lint it,
+//! and report every problem at once. Writes nothing.
+
+use std::collections::HashSet;
 
 use anyhow::Result;
-use tracing::info;
+use tracing::{info, warn};
 
+use super::InputError;
 use crate::cli::Global;
+use crate::config::key_line;
+use crate::email::{self, Severity, Templates};
 
 pub fn run(global: &Global) -> Result<()> {
     let now = super::now(global);
     let site = super::load_site(&global.root)?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+
+    // [email]: a missing sender only matters once mail is sent, so it is a
+    // warning; a wrong value is a problem.
+    let config_text =
+        std::fs::read_to_string(global.root.join(super::CONFIG_FILE)).unwrap_or_default();
+    for problem in site.config.email.problems(&site.config.site) {
+        let key = problem.split(':').next().unwrap_or_default();
+        let line = key
+            .rsplit('.')
+            .next()
+            .and_then(|k| key_line(&config_text, k))
+            .unwrap_or(1);
+        let located = format!("{}:{line}: {problem}", super::CONFIG_FILE);
+        if key == "email.from" && site.config.email.from.is_none() {
+            warnings.push(located);
+        } else {
+            problems.push(located);
+        }
+    }
+
+    match Templates::load(&global.root) {
+        Err(e) => problems.extend(e.problems),
+        Ok(templates) if problems.is_empty() => {
+            let mut config = site.config.clone();
+            if config.email.from.is_none() {
+                config.email.from = email::EmailAddress::parse("check@example.com").ok();
+            }
+            let site = crate::content::Site {
+                config,
+                articles: site.articles.clone(),
+            };
+            let recipient = email::sample_recipient();
+            let unsubscribe = email::unsubscribe_url(&site, &recipient.email, b"check");
+            let max = site.config.email.digest_max;
+            for draft in
+                email::plan_preview(&site, now, site.config.email.mode, max, &HashSet::new())
+            {
+                match email::render(&site, &templates, &draft, &recipient, &unsubscribe) {
+                    Ok(rendered) => {
+                        for finding in email::lint(&rendered) {
+                            match finding.severity {
+                                Severity::Error => problems.push(finding.to_string()),
+                                Severity::Warning => warnings.push(finding.to_string()),
+                            }
+                        }
+                    }
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+        }
+        Ok(_) => {}
+    }
+
+    for warning in &warnings {
+        warn!("{warning}");
+    }
+    if !problems.is_empty() {
+        return Err(InputError(problems.join("\n")).into());
+    }
     let published = site.published(now).count();
     let drafts = site.articles.iter().filter(|a| a.draft).count();
-    let scheduled = site
+    let scheduled: Vec<_> = site
         .articles
         .iter()
         .filter(|a| !a.draft && a.publish_date > now)
-        .count();
-    for article in site
-        .articles
-        .iter()
-        .filter(|a| !a.draft && a.publish_date > now)
-    {
+        .collect();
+    for article in &scheduled {
         info!(
             "{}: scheduled for {}",
             article.source,
@@ -28,8 +91,9 @@ pub fn run(global: &Global) -> Result<()> {
         );
     }
     info!(
-        "ok: {} articles ({published} published, {scheduled} scheduled, {drafts} drafts)",
-        site.articles.len()
+        "ok: {} articles ({published} published, {} scheduled, {drafts} drafts); email templates render",
+        site.articles.len(),
+        scheduled.len()
     );
     Ok(())
 }

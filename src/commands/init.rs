@@ -35,8 +35,9 @@ pub fn run(args: &InitArgs) -> Result<()> {
         .into());
     }
     create(&dir.join("content/hello-world.md"), EXAMPLE_ARTICLE)?;
-    std::fs::create_dir_all(dir.join("templates"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in crate::email::templates::BUILTIN {
+        create(&dir.join(crate::email::templates::DIR).join(name), text)?;
+    }
     create(&config_path, CONFIG_TEMPLATE)?;
     info!(
         "created a new site in {}; next: edit config.toml, then `pressroom build`",

@@ -5,6 +5,7 @@ mod build;
 mod check;
 mod init;
 mod new;
+mod preview;
 
 use std::path::Path;
 
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Build => build::run(global),
         Command::Check => check::run(global),
         Command::New(args) => new::run(global, args),
+        Command::Preview(args) => preview::run(global, args),
         Command::Init(args) => init::run(args),
     }
 }
@@ -37,7 +39,11 @@ pub struct InputError(pub String);
 /// 1 for problems in the user's input, 2 for a run that could not finish.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let input = err.chain().any(|cause| {
-        cause.is::<InputError>() || cause.is::<ConfigError>() || cause.is::<LoadError>()
+        cause.is::<InputError>()
+            || cause.is::<ConfigError>()
+            || cause.is::<LoadError>()
+            || cause.is::<crate::email::TemplateError>()
+            || cause.is::<crate::email::RenderError>()
     });
     if input {
         1

@@ -205,6 +205,23 @@ pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<Fi
     })
 }
 
+/// The file line where the top-level `key:` of a YAML block starting at
+/// `yaml_line` is written, or `yaml_line` when it is not there.
+pub fn key_line(yaml: &str, yaml_line: usize, key: &str) -> usize {
+    yaml.lines()
+        .position(|line| {
+            let line = line.strip_prefix(['"', '\'']).unwrap_or(line);
+            line.strip_prefix(key)
+                .map(|rest| {
+                    let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+                    rest.trim_start().starts_with(':')
+                })
+                .unwrap_or(false)
+        })
+        .map(|i| i + yaml_line)
+        .unwrap_or(yaml_line)
+}
+
 /// serde_yaml ends its messages with " at line L column C"; we give the
 /// line ourselves.
 fn strip_location(message: &str) -> String {
@@ -231,19 +248,7 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// The file line where `key:` starts, or the first front-matter line.
     fn line_of(&self, key: &str) -> usize {
-        self.yaml
-            .lines()
-            .position(|line| {
-                let line = line.strip_prefix(['"', '\'']).unwrap_or(line);
-                line.strip_prefix(key)
-                    .map(|rest| {
-                        let rest = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
-                        rest.trim_start().starts_with(':')
-                    })
-                    .unwrap_or(false)
-            })
-            .map(|i| i + self.yaml_line)
-            .unwrap_or(self.yaml_line)
+        key_line(self.yaml, self.yaml_line, key)
     }
 
     fn error(&mut self, key: &str, message: impl Into<String>) {

@@ -57,6 +57,10 @@ pub struct Article {
     pub body: String,
     /// Front-matter keys the format does not define.
     pub extra: BTreeMap<String, Value>,
+    /// Lines that name the slug and the id (or what they derive from), for
+    /// messages about duplicates.
+    pub slug_line: usize,
+    pub id_line: usize,
 }
 
 impl Article {
@@ -308,6 +312,17 @@ pub fn parse_article(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let line = |key: &str| front_matter::key_line(split.yaml, split.yaml_line, key);
+    let slug_line = if fm.slug.is_some() {
+        line("slug")
+    } else {
+        line("title")
+    };
+    let id_line = if fm.id.is_some() {
+        line("id")
+    } else {
+        line("publish_date")
+    };
     let body = crate::text::xml_safe(split.body);
     let read_time = fm.read_time.clone().unwrap_or_else(|| read_time(&body));
     Ok(Article {
@@ -334,6 +349,8 @@ pub fn parse_article(
         url,
         body,
         extra: fm.extra,
+        slug_line,
+        id_line,
     })
 }
 
@@ -437,7 +454,7 @@ fn duplicates(articles: &[Article]) -> Vec<Problem> {
         if let Some(first) = by_slug.insert(article.slug.as_str(), article) {
             problems.push(Problem {
                 path: article.source.clone(),
-                line: None,
+                line: Some(article.slug_line),
                 key: Some("slug".into()),
                 message: format!(
                     "`{}` is also the slug of {}; give one of them another `slug:`",
@@ -449,7 +466,7 @@ fn duplicates(articles: &[Article]) -> Vec<Problem> {
         if let Some(first) = by_id.insert(article.id.as_str(), article) {
             problems.push(Problem {
                 path: article.source.clone(),
-                line: None,
+                line: Some(article.id_line),
                 key: Some("id".into()),
                 message: format!(
                     "`{}` is also the id of {}; ids must be unique",
@@ -590,8 +607,8 @@ mod tests {
         assert_eq!(
             problems,
             [
-                "content/b.md: slug: `same` is also the slug of content/a.md; give one of them another `slug:`",
-                "content/b.md: id: `urn:x:1` is also the id of content/a.md; ids must be unique",
+                "content/b.md:2: slug: `same` is also the slug of content/a.md; give one of them another `slug:`",
+                "content/b.md:4: id: `urn:x:1` is also the id of content/a.md; ids must be unique",
             ]
         );
     }

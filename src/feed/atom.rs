@@ -51,7 +51,9 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
         subtitle: (!channel.description.is_empty())
             .then(|| Text::plain(channel.description.clone())),
         entries: channel.entries.iter().map(entry).collect(),
-        base: Some(channel.home.clone()),
+        // No feed-level xml:base: every URL is already absolute, and the
+        // W3C validator warns (SameDocumentReference) when the alternate
+        // link resolves to the base itself. Entry content keeps its own.
         lang: Some(config.site.language.clone()),
         ..Feed::default()
     };

@@ -52,7 +52,10 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
     let rss = ChannelBuilder::default()
         .title(channel.title.clone())
         .link(channel.home.clone())
-        .description(non_empty(&channel.description, &channel.title))
+        .description(escape_html(&non_empty(
+            &channel.description,
+            &channel.title,
+        )))
         .language(Some(config.site.language.clone()))
         .copyright(
             config
@@ -83,7 +86,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
     let _ = rss.pretty_write_to(&mut out, b' ', 2);
-    finish_xml(out)
+    finish_xml(hex_references(out))
 }
 
 fn item(entry: &Entry) -> Item {
@@ -118,7 +121,7 @@ fn item(entry: &Entry) -> Item {
     ItemBuilder::default()
         .title(Some(a.title.clone()))
         .link(Some(a.url.to_string()))
-        .description(a.summary().map(str::to_owned))
+        .description(a.summary().map(escape_html))
         .guid(Some(
             GuidBuilder::default()
                 .value(a.id.clone())
@@ -152,4 +155,53 @@ fn non_empty(value: &str, fallback: &str) -> String {
 /// RFC 822 date with a two-digit day and a numeric offset.
 fn rfc822(date: chrono::DateTime<chrono::FixedOffset>) -> String {
     date.format("%a, %d %b %Y %H:%M:%S %z").to_string()
+}
+
+/// Rewrites `&amp;`, `&lt;` and `&gt;` outside CDATA sections as the
+/// equivalent hexadecimal character references. The document means the
+/// same to every XML parser; the W3C validator asks for this form in RSS
+/// plain-text elements (its `CharacterData` warning), since RSS readers
+/// disagree on whether such text is HTML.
+fn hex_references(xml: Vec<u8>) -> Vec<u8> {
+    let text = match String::from_utf8(xml) {
+        Ok(text) => text,
+        Err(e) => return e.into_bytes(),
+    };
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut rest = text.as_str();
+    while !rest.is_empty() {
+        let (plain, cdata) = match rest.find("<![CDATA[") {
+            Some(start) => {
+                let end = rest[start..]
+                    .find("]]>")
+                    .map_or(rest.len(), |e| start + e + 3);
+                (&rest[..start], &rest[start..end])
+            }
+            None => (rest, ""),
+        };
+        out.push_str(
+            &plain
+                .replace("&amp;", "&#x26;")
+                .replace("&lt;", "&#x3C;")
+                .replace("&gt;", "&#x3E;"),
+        );
+        out.push_str(cdata);
+        rest = &rest[plain.len() + cdata.len()..];
+    }
+    out.into_bytes()
+}
+
+/// RSS readers read `<description>` as HTML; a plain-text summary must
+/// arrive as the text it is (a `<br>` in prose is not a line break).
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -1,3 +1,18 @@
-//! Integration tests: see the modules.
+//! The integration tests: one binary that copies a site (the repository's
+//! sample site or a fixture under `tests/fixtures/`) into a temporary
+//! folder, runs the real `pressroom` binary on it, and checks the output
+//! with real consumers (feedparser, newsboat, xmllint) and strict parsers.
+//!
+//! Every run passes a fixed `--now` ([`common::NOW`]) so what is published
+//! never depends on the day the tests run.
 
+mod check;
+mod commands;
+mod common;
 mod delivery;
+mod feeds;
+mod readers;
+mod rebuild;
+mod source;
+mod structure;
+mod urls;

@@ -1,0 +1,219 @@
+//! `pressroom preview`: render the issue a send would mail next (or the
+//! newest articles when nothing is pending) for one recipient, and write
+//! each email as `.html`, `.txt` and `.eml` (the exact message bytes) with
+//! an `index.html` listing subjects, sizes and lint findings.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tracing::{info, warn};
+
+use super::InputError;
+use crate::cli::{Global, ModeArg, PreviewArgs};
+use crate::content::{Article, Site};
+use crate::email::{self, Draft, EmailAddress, Mode, Recipient, Templates};
+
+/// The secret previews sign unsubscribe links with when `PRESSROOM_SECRET`
+/// is not set (such links are for looking at, not for sending).
+const PREVIEW_SECRET: &[u8] = b"pressroom-preview-only";
+
+#[derive(Serialize)]
+struct IndexEntry {
+    stem: String,
+    subject: String,
+    articles: Vec<String>,
+    html_size: String,
+    eml_size: String,
+    findings: Vec<IndexFinding>,
+}
+
+#[derive(Serialize)]
+struct IndexFinding {
+    severity: String,
+    message: String,
+    article: Option<String>,
+}
+
+pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
+    let now = super::now(global);
+    let mut site = super::load_site(&global.root)?;
+    let templates = Templates::load(&global.root)?;
+    if site.config.email.from.is_none() {
+        let host = site
+            .config
+            .site
+            .base_url
+            .host_str()
+            .unwrap_or("example.com")
+            .to_owned();
+        let placeholder = EmailAddress::parse(&format!("newsletter@{host}"))
+            .map_err(|e| InputError(format!("config.toml: email.from: {e}")))?;
+        warn!("email.from is not set in config.toml; the preview uses {placeholder}. Set it before sending.");
+        site.config.email.from = Some(placeholder);
+    }
+    let secret = match std::env::var("PRESSROOM_SECRET") {
+        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
+        _ => {
+            warn!("PRESSROOM_SECRET is not set; unsubscribe links in the preview are signed with a preview-only key");
+            PREVIEW_SECRET.to_vec()
+        }
+    };
+    let recipient = match &args.to {
+        Some(address) => Recipient {
+            email: EmailAddress::parse(address).map_err(|e| InputError(format!("--to: {e}")))?,
+            name: None,
+            fields: Default::default(),
+        },
+        None => email::sample_recipient(),
+    };
+    let mode = match args.mode {
+        Some(ModeArg::Digest) => Mode::Digest,
+        Some(ModeArg::PerArticle) => Mode::PerArticle,
+        None => site.config.email.mode,
+    };
+    let drafts = select(&site, now, mode, &args.articles)?;
+    if drafts.is_empty() {
+        info!("nothing is published yet: no email to preview");
+        return Ok(());
+    }
+
+    let out_dir = global.root.join(&args.out);
+    let unsubscribe = email::unsubscribe_url(&site, &recipient.email, &secret);
+    let mut index = Vec::new();
+    let mut errors = 0;
+    for (n, draft) in drafts.iter().enumerate() {
+        let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)?;
+        let message = email::build_message(&site, &rendered, &recipient, &secret, now)
+            .map_err(|e| InputError(e.to_string()))?;
+        let eml = message.formatted();
+        let stem = format!("{:02}-{}", n + 1, draft.articles[0].slug);
+        write(&out_dir, &format!("{stem}.html"), rendered.html.as_bytes())?;
+        write(&out_dir, &format!("{stem}.txt"), rendered.text.as_bytes())?;
+        write(&out_dir, &format!("{stem}.eml"), &eml)?;
+        let findings = email::lint(&rendered);
+        for finding in &findings {
+            if finding.severity == email::Severity::Error {
+                errors += 1;
+            }
+            warn!("{finding}");
+        }
+        index.push(IndexEntry {
+            stem,
+            subject: rendered.subject.clone(),
+            articles: rendered.articles.iter().map(|a| a.title.clone()).collect(),
+            html_size: kilobytes(rendered.html.len()),
+            eml_size: kilobytes(eml.len()),
+            findings: findings
+                .iter()
+                .map(|f| IndexFinding {
+                    severity: f.severity.to_string(),
+                    message: f.message.clone(),
+                    article: f.article.clone(),
+                })
+                .collect(),
+        });
+    }
+    let note = if drafts.iter().any(|d| d.fallback) {
+        "nothing new is pending, so this shows the newest published articles"
+    } else {
+        "the issue a send would mail next"
+    };
+    let index_html = render_index(&site, &recipient, &index, note)?;
+    let index_path = write(&out_dir, "index.html", index_html.as_bytes())?;
+    info!("{} email(s) written to {}", index.len(), out_dir.display());
+    println!("{}", index_path.display());
+    if args.open {
+        open(&index_path);
+    }
+    if errors > 0 {
+        return Err(InputError(format!("{errors} lint error(s) in the preview; see above")).into());
+    }
+    Ok(())
+}
+
+/// The drafts to preview: the named articles, or what a send would mail.
+fn select<'a>(
+    site: &'a Site,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    mode: Mode,
+    slugs: &[String],
+) -> Result<Vec<Draft<'a>>> {
+    let max = site.config.email.digest_max;
+    if slugs.is_empty() {
+        return Ok(email::plan_preview(site, now, mode, max, &HashSet::new()));
+    }
+    let mut chosen: Vec<&Article> = Vec::new();
+    for slug in slugs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let article = site
+            .articles
+            .iter()
+            .find(|a| a.slug.as_str() == slug)
+            .ok_or_else(|| InputError(format!("--articles: no article has the slug `{slug}`")))?;
+        chosen.push(article);
+    }
+    chosen.sort_by_key(|a| std::cmp::Reverse(a.publish_date));
+    Ok(match mode {
+        Mode::Digest => Draft::new(site, Mode::Digest, chosen).into_iter().collect(),
+        Mode::PerArticle => chosen
+            .into_iter()
+            .filter_map(|a| Draft::new(site, Mode::PerArticle, vec![a]))
+            .collect(),
+    })
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    crate::fs::write_atomic(&path, bytes)?;
+    Ok(path)
+}
+
+fn kilobytes(bytes: usize) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+fn render_index(
+    site: &Site,
+    recipient: &Recipient,
+    emails: &[IndexEntry],
+    note: &str,
+) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_template("index.html", include_str!("preview_index.html"))
+        .context("the preview index template")?;
+    let template = env
+        .get_template("index.html")
+        .context("the preview index template")?;
+    template
+        .render(minijinja::context! {
+            site_title => site.config.site.title,
+            recipient => recipient.email.as_str(),
+            emails => emails,
+            note => note,
+        })
+        .context("cannot render the preview index")
+}
+
+/// Opens `path` with the desktop's browser (`$BROWSER`, else xdg-open or
+/// open). Failing to open is reported, not fatal: the files are written.
+fn open(path: &Path) {
+    let browser = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
+    let candidates: Vec<String> = browser
+        .into_iter()
+        .chain(["xdg-open".to_owned(), "open".to_owned()])
+        .collect();
+    for program in candidates {
+        if std::process::Command::new(&program)
+            .arg(path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .is_ok()
+        {
+            return;
+        }
+    }
+    warn!("could not open a browser; open {} yourself", path.display());
+}

@@ -1,0 +1,330 @@
+//! Email templates (minijinja, Jinja2 syntax). The defaults in the
+//! repository's `templates/` folder are compiled into the binary; a site's
+//! own `templates/` folder overrides them file by file and may add partials
+//! of its own. Autoescaping is on for `.html`/`.htm`/`.xml` templates and
+//! off for `.txt` and `.css`.
+//!
+//! Besides minijinja's built-in filters, templates get:
+//! - `underline(char="=")`: a line of `char` as long as the value (for
+//!   plain-text headings);
+//! - `wrap(width=76)`: plain text wrapped at `width` columns, paragraphs
+//!   kept.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use minijinja::{Environment, Error, Value};
+
+/// Built-in templates, by name.
+pub const BUILTIN: [(&str, &str); 8] = [
+    ("base.html", include_str!("../../templates/base.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
+    ("style.css", include_str!("../../templates/style.css")),
+    ("digest.html", include_str!("../../templates/digest.html")),
+    ("article.html", include_str!("../../templates/article.html")),
+    ("digest.txt", include_str!("../../templates/digest.txt")),
+    ("article.txt", include_str!("../../templates/article.txt")),
+    ("footer.txt", include_str!("../../templates/footer.txt")),
+];
+
+/// The folder of a site that overrides templates.
+pub const DIR: &str = "templates";
+
+/// Every template problem found, one per line, each naming the file and
+/// line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct TemplateError {
+    pub problems: Vec<String>,
+}
+
+/// Compiled templates, ready to render.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: Environment<'static>,
+    overridden: BTreeSet<String>,
+}
+
+impl Templates {
+    /// Only the built-in templates.
+    pub fn builtin() -> Templates {
+        match Templates::from_sources(Vec::new()) {
+            Ok(templates) => templates,
+            // The built-ins are compiled by a unit test.
+            Err(e) => panic!("built-in email templates do not compile:\n{e}"),
+        }
+    }
+
+    /// The built-ins, overridden by `sources` (name relative to the
+    /// templates folder with `/` separators, and text). Every syntax error
+    /// is reported, not just the first.
+    pub fn from_sources(
+        sources: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Templates, TemplateError> {
+        let mut env = environment();
+        let mut problems = Vec::new();
+        for (name, source) in BUILTIN {
+            if let Err(e) = env.add_template(name, source) {
+                problems.push(located(&e, name, &format!("{name} (built-in)")));
+            }
+        }
+        let mut overridden = BTreeSet::new();
+        for (name, source) in sources {
+            let shown = format!("{DIR}/{name}");
+            match env.add_template_owned(name.clone(), source) {
+                Ok(()) => {
+                    overridden.insert(name);
+                }
+                Err(e) => problems.push(located(&e, &name, &shown)),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Templates { env, overridden })
+        } else {
+            Err(TemplateError { problems })
+        }
+    }
+
+    /// The built-ins overridden by the files in `site_root/templates/`
+    /// (if the folder exists). Files and folders starting with `.` are
+    /// skipped. Errors name the file and, for syntax errors, the line.
+    pub fn load(site_root: &Path) -> Result<Templates, TemplateError> {
+        let dir = site_root.join(DIR);
+        if !dir.is_dir() {
+            return Templates::from_sources(Vec::new());
+        }
+        let mut sources = Vec::new();
+        let mut problems = Vec::new();
+        let walker = walkdir::WalkDir::new(&dir)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walker {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e.path().unwrap_or(&dir).display().to_string();
+                    problems.push(format!("{path}: cannot read: {e}"));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let name = crate::content::display_path(&dir, path);
+            let shown = format!("{DIR}/{name}");
+            match std::fs::read(path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(text) => sources.push((name, text)),
+                    Err(_) => problems.push(format!("{shown}: not UTF-8 text; save it as UTF-8")),
+                },
+                Err(e) => problems.push(format!("{shown}: cannot read: {e}")),
+            }
+        }
+        match Templates::from_sources(sources) {
+            Ok(templates) if problems.is_empty() => Ok(templates),
+            Ok(_) => Err(TemplateError { problems }),
+            Err(mut e) => {
+                problems.append(&mut e.problems);
+                Err(TemplateError { problems })
+            }
+        }
+    }
+
+    /// Names of the templates a site's folder replaced or added.
+    pub fn overridden(&self) -> impl Iterator<Item = &str> {
+        self.overridden.iter().map(String::as_str)
+    }
+
+    /// Renders the template `name` with `ctx`.
+    pub(crate) fn render(&self, name: &str, ctx: &Value) -> Result<String, String> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| self.describe(&e, name))?;
+        template.render(ctx).map_err(|e| self.describe(&e, name))
+    }
+
+    /// Renders a template held in the configuration (a subject line);
+    /// `key` names it in errors. Not autoescaped.
+    pub(crate) fn render_str(
+        &self,
+        key: &str,
+        source: &str,
+        ctx: &Value,
+    ) -> Result<String, String> {
+        self.env
+            .render_named_str(key, source, ctx)
+            .map_err(|e| format!("{key}: {}", describe_error(&e)))
+    }
+
+    /// An error located in the file a user can open.
+    fn describe(&self, e: &Error, fallback: &str) -> String {
+        let name = e.name().unwrap_or(fallback);
+        let shown = if self.overridden.contains(name) {
+            format!("{DIR}/{name}")
+        } else {
+            format!("{name} (built-in)")
+        };
+        located(e, name, &shown)
+    }
+}
+
+/// `shown:line: kind: detail`.
+fn located(e: &Error, name: &str, shown: &str) -> String {
+    let line = match (e.name(), e.line()) {
+        (Some(n), Some(line)) if n == name => format!(":{line}"),
+        (None, Some(line)) => format!(":{line}"),
+        _ => String::new(),
+    };
+    format!("{shown}{line}: {}", describe_error(e))
+}
+
+/// `kind: detail` of a minijinja error, including its causes.
+pub(crate) fn describe_error(e: &Error) -> String {
+    let mut message = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(&format!(" (caused by: {cause})"));
+        source = cause.source();
+    }
+    message
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.add_filter("underline", underline);
+    env.add_filter("wrap", wrap_filter);
+    env
+}
+
+fn underline(value: &str, ch: Option<&str>) -> String {
+    let ch = ch.and_then(|c| c.chars().next()).unwrap_or('=');
+    std::iter::repeat_n(ch, value.chars().count()).collect()
+}
+
+fn wrap_filter(value: &str, width: Option<usize>) -> String {
+    wrap(value, width.unwrap_or(76).max(20))
+}
+
+/// Greedy word wrap at `width` columns; line breaks in the input are kept,
+/// words longer than a line (URLs) are never split.
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut column = 0;
+        for word in line.split_whitespace() {
+            let len = word.chars().count();
+            if column > 0 && column + 1 + len > width {
+                out.push('\n');
+                column = 0;
+            } else if column > 0 {
+                out.push(' ');
+                column += 1;
+            }
+            out.push_str(word);
+            column += len;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_compile() {
+        let t = Templates::builtin();
+        assert_eq!(t.overridden().count(), 0);
+    }
+
+    #[test]
+    fn syntax_errors_name_every_file_and_line() {
+        let err = Templates::from_sources(vec![
+            ("digest.html".into(), "<p>\n{{ site.title }\n</p>".into()),
+            ("article.txt".into(), "ok\n{% if x %}\nno end".into()),
+            ("article.html".into(), "fine {{ article.title }}".into()),
+        ])
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(
+            err.problems[0].starts_with("templates/digest.html:2: syntax error"),
+            "{err}"
+        );
+        assert!(
+            err.problems[1].starts_with("templates/article.txt:3: syntax error"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn load_reads_overrides_and_partials_from_the_site() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("templates/partials")).unwrap();
+        std::fs::write(
+            dir.path().join("templates/article.txt"),
+            "{% include 'partials/hi.txt' %} {{ article.title }}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("templates/partials/hi.txt"), "Hi").unwrap();
+        std::fs::write(dir.path().join("templates/.swp"), [0xff, 0xfe]).unwrap();
+        let t = Templates::load(dir.path()).unwrap();
+        assert_eq!(
+            t.overridden().collect::<Vec<_>>(),
+            ["article.txt", "partials/hi.txt"]
+        );
+        let ctx = minijinja::context! { article => minijinja::context! { title => "T" } };
+        assert_eq!(t.render("article.txt", &ctx).unwrap(), "Hi T");
+
+        std::fs::write(dir.path().join("templates/digest.txt"), [b'a', 0xff]).unwrap();
+        let err = Templates::load(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "templates/digest.txt: not UTF-8 text; save it as UTF-8"
+        );
+    }
+
+    #[test]
+    fn runtime_errors_name_the_template() {
+        let t = Templates::from_sources(vec![(
+            "article.txt".into(),
+            "line one\n{{ article.title|nosuchfilter }}".into(),
+        )])
+        .unwrap();
+        let ctx = minijinja::context! { article => minijinja::context! { title => "T" } };
+        let err = t.render("article.txt", &ctx).unwrap_err();
+        assert!(err.starts_with("templates/article.txt:2: "), "{err}");
+        assert!(err.contains("nosuchfilter"), "{err}");
+        let err = Templates::builtin()
+            .render("nothing.html", &minijinja::context! {})
+            .unwrap_err();
+        assert!(
+            err.starts_with("nothing.html (built-in): template not found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(underline("Héllo", None), "=====");
+        assert_eq!(underline("ab", Some("-")), "--");
+        assert_eq!(
+            wrap("one two three four\n\nfive six", 9),
+            "one two\nthree\nfour\n\nfive six"
+        );
+        assert_eq!(
+            wrap("see https://example.com/a/very/long/url ok", 10),
+            "see\nhttps://example.com/a/very/long/url\nok"
+        );
+    }
+}

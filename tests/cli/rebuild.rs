@@ -1,0 +1,129 @@
+//! Building again: identical bytes, untouched files, and ids that survive a
+//! change of title (and so of slug and URL).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{snapshot_differences, TestSite};
+use crate::structure::parse;
+
+const ATOM: Option<&str> = Some("http://www.w3.org/2005/Atom");
+
+#[test]
+fn a_second_build_changes_no_byte_and_rewrites_no_file() {
+    let site = TestSite::sample();
+    site.build();
+    let first = site.snapshot_public();
+    assert!(first.len() >= 3, "{:?}", first.keys().collect::<Vec<_>>());
+    // Long enough for any rewrite to show in the modification time even
+    // on a file system with coarse timestamps.
+    std::thread::sleep(Duration::from_millis(1100));
+    site.build();
+    let second = site.snapshot_public();
+    let differences = snapshot_differences(&first, &second);
+    assert!(
+        differences.is_empty(),
+        "the second build changed public/:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// `url -> id` of one article, as each feed format states them.
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    rss: (String, String),
+    atom: (String, String),
+    json: (String, String),
+}
+
+/// Finds the entry whose title is `title` in each main feed.
+fn seen(site: &TestSite, title: &str) -> Seen {
+    let rss = parse("rss.xml", &site.read("public/rss.xml"));
+    let item = rss
+        .first(None, "channel")
+        .expect("channel")
+        .all(None, "item")
+        .find(|i| i.first(None, "title").is_some_and(|t| t.text == title))
+        .unwrap_or_else(|| panic!("rss.xml: no item titled {title}"));
+    let text =
+        |el: Option<&crate::structure::Element>| el.map(|e| e.text.clone()).unwrap_or_default();
+    let rss = (
+        text(item.first(None, "link")),
+        text(item.first(None, "guid")),
+    );
+
+    let atom = parse("atom.xml", &site.read("public/atom.xml"));
+    let entry = atom
+        .all(ATOM, "entry")
+        .find(|e| e.first(ATOM, "title").is_some_and(|t| t.text == title))
+        .unwrap_or_else(|| panic!("atom.xml: no entry titled {title}"));
+    let link = entry
+        .all(ATOM, "link")
+        .find(|l| l.attr("rel") == Some("alternate"))
+        .and_then(|l| l.attr("href"))
+        .unwrap_or_default()
+        .to_owned();
+    let atom = (link, text(entry.first(ATOM, "id")));
+
+    let json: Value = serde_json::from_str(&site.read("public/feed.json")).expect("JSON");
+    let item = json["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["title"] == title))
+        .unwrap_or_else(|| panic!("feed.json: no item titled {title}"));
+    let field = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+    let json = (field("url"), field("id"));
+    Seen { rss, atom, json }
+}
+
+#[test]
+fn renaming_an_article_changes_its_url_but_never_its_id() {
+    let site = TestSite::sample();
+    let file = "content/2025/json-feed.md";
+    let old_title = "JSON Feed Is Worth Five Minutes of Your Time";
+    let new_title = "JSON Feed Deserves Five Minutes";
+    site.build();
+    let before = seen(&site, old_title);
+    // The three formats agree with each other before the change.
+    assert_eq!(before.rss, before.atom);
+    assert_eq!(before.rss, before.json);
+
+    let text = site.read(file);
+    let changed = text.replacen(
+        &format!("title: '{old_title}'"),
+        &format!("title: '{new_title}'"),
+        1,
+    );
+    assert_ne!(
+        text, changed,
+        "{file} no longer has the expected title line"
+    );
+    site.write(file, changed);
+    site.build();
+    let after = seen(&site, new_title);
+
+    let urls: BTreeMap<&str, (&str, &str)> = [
+        ("rss", (&before.rss.0, &after.rss.0)),
+        ("atom", (&before.atom.0, &after.atom.0)),
+        ("json", (&before.json.0, &after.json.0)),
+    ]
+    .into_iter()
+    .map(|(k, (a, b))| (k, (a.as_str(), b.as_str())))
+    .collect();
+    for (format, (old, new)) in &urls {
+        assert_ne!(old, new, "{format}: the URL should follow the new title");
+        assert!(
+            new.ends_with("/json-feed-deserves-five-minutes/"),
+            "{format}: new URL {new}"
+        );
+    }
+    for (format, old, new) in [
+        ("rss guid", &before.rss.1, &after.rss.1),
+        ("atom id", &before.atom.1, &after.atom.1),
+        ("json id", &before.json.1, &after.json.1),
+    ] {
+        assert!(!old.is_empty(), "{format}: no id");
+        assert_eq!(old, new, "{format} changed with the title");
+    }
+}
