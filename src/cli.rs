@@ -56,6 +56,15 @@ pub enum Command {
         after_help = "Examples:\n  pressroom preview --open\n  pressroom preview --mode per-article --articles welcome,why-we-built-our-publisher-in-rust\n  pressroom preview --to mara@example.com --out /tmp/issue\n\nThe .eml file is byte for byte the message a send would deliver to that\nrecipient (at this time). Lint findings are listed in index.html and on stderr."
     )]
     Preview(PreviewArgs),
+    /// Mail what is newly published to every subscriber, once (run it from cron).
+    #[command(after_help = "Examples:\n  pressroom send                      # what cron runs, e.g. every 15 minutes\n  pressroom send --dry-run            # render and count, send nothing\n  pressroom send --test me@example.com\n\nThe first run on a fresh ledger records the articles already published as\nsent (use --include-existing to mail them). Unfinished issues are resumed\nfirst. Exit status: 0 all sent or nothing due, 1 a problem in the input,\n2 anything deferred, the server unusable, or another send running.\nEnvironment: PRESSROOM_SECRET (unsubscribe tokens), PRESSROOM_SMTP_URL,\nPRESSROOM_SMTP_PASSWORD.")]
+    Send(SendArgs),
+    /// Show each newsletter issue with its delivery counts and last error.
+    #[command(after_help = "Examples:\n  pressroom status\n  pressroom status --json | jq '.[0].counts'")]
+    Status(StatusArgs),
+    /// Stop mailing an address (by address, or by the token of its unsubscribe link).
+    #[command(after_help = "Examples:\n  pressroom unsubscribe reader@example.com\n  pressroom unsubscribe --token \"$TOKEN\"   # from a web form or CGI; needs PRESSROOM_SECRET")]
+    Unsubscribe(UnsubscribeArgs),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(
         after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
@@ -89,6 +98,41 @@ pub struct PreviewArgs {
     /// Render for this recipient (default: reader@example.com).
     #[arg(long, value_name = "EMAIL")]
     pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Render and count what would be sent; no SMTP, no ledger change.
+    #[arg(long, conflicts_with = "test")]
+    pub dry_run: bool,
+    /// Send the pending (or latest) issue to this one address only, subject
+    /// prefixed [TEST]; the ledger is not touched.
+    #[arg(long, value_name = "EMAIL")]
+    pub test: Option<String>,
+    /// Hand at most N messages to the server in this run.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// On a fresh ledger, mail the articles already published instead of
+    /// recording them as sent.
+    #[arg(long)]
+    pub include_existing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("who").required(true).args(["email", "token"])))]
+pub struct UnsubscribeArgs {
+    /// The address to stop mailing.
+    pub email: Option<String>,
+    /// The token from an unsubscribe link (verified with PRESSROOM_SECRET).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 /// `--mode` values.

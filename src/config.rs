@@ -17,6 +17,12 @@ pub struct Config {
     pub feeds: FeedConfig,
     #[serde(default)]
     pub email: crate::email::EmailConfig,
+    /// `[send]`: subscribers, ledger, retries and rates.
+    #[serde(default)]
+    pub send: crate::delivery::config::SendConfig,
+    /// `[smtp]`: the mail server.
+    #[serde(default)]
+    pub smtp: crate::delivery::config::SmtpConfig,
 }
 
 /// `[site]`: who publishes, where, and in which time zone.

@@ -6,6 +6,9 @@ mod check;
 mod init;
 mod new;
 mod preview;
+mod send;
+mod status;
+mod unsubscribe;
 
 use std::path::Path;
 
@@ -27,6 +30,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check => check::run(global),
         Command::New(args) => new::run(global, args),
         Command::Preview(args) => preview::run(global, args),
+        Command::Send(args) => send::run(global, args),
+        Command::Status(args) => status::run(global, args),
+        Command::Unsubscribe(args) => unsubscribe::run(global, args),
         Command::Init(args) => init::run(args),
     }
 }
@@ -44,6 +50,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || cause.is::<LoadError>()
             || cause.is::<crate::email::TemplateError>()
             || cause.is::<crate::email::RenderError>()
+            || cause.is::<crate::delivery::smtp::SmtpConfigError>()
+            || cause.is::<crate::delivery::subscribers::SubscribersError>()
+            || cause.is::<crate::delivery::dkim::DkimError>()
     });
     if input {
         1
@@ -78,4 +87,24 @@ pub fn load_config(root: &Path) -> Result<Config> {
 pub fn load_site(root: &Path) -> Result<Site> {
     let config = load_config(root)?;
     Ok(Site::load(root, config)?)
+}
+
+/// The secret that signs unsubscribe tokens, from `PRESSROOM_SECRET`.
+pub fn secret() -> Result<Vec<u8>> {
+    match std::env::var("PRESSROOM_SECRET") {
+        Ok(secret) if secret.len() >= 16 => Ok(secret.into_bytes()),
+        Ok(_) => Err(InputError(
+            "PRESSROOM_SECRET is too short: use at least 16 random characters (e.g. `openssl rand -hex 32`)".into(),
+        )
+        .into()),
+        Err(_) => Err(InputError(
+            "PRESSROOM_SECRET is not set: it signs every unsubscribe link; set it to a long random string (e.g. `openssl rand -hex 32`) and keep it the same across runs".into(),
+        )
+        .into()),
+    }
+}
+
+/// The ledger's path from `[send]`.
+pub fn ledger_path(root: &Path, config: &Config) -> std::path::PathBuf {
+    root.join(&config.send.ledger)
 }

@@ -44,7 +44,9 @@ impl Default for SendConfig {
             max_attempts: 8,
             retry_base_seconds: 5 * 60,
             retry_max_seconds: 6 * 60 * 60,
-            concurrency: 2,
+            // One connection keeps the crash window at one message; raise
+            // it for speed (the window becomes one message per connection).
+            concurrency: 1,
             per_second: 10.0,
             per_hour: None,
             per_day: None,

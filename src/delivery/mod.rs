@@ -23,6 +23,7 @@
 
 pub mod config;
 pub mod dkim;
+pub mod frozen;
 pub mod ledger;
 pub mod lock;
 pub mod smtp;

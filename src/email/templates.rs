@@ -89,9 +89,15 @@ impl Templates {
     /// (if the folder exists). Files and folders starting with `.` are
     /// skipped. Errors name the file and, for syntax errors, the line.
     pub fn load(site_root: &Path) -> Result<Templates, TemplateError> {
+        Templates::from_sources(Templates::sources(site_root)?)
+    }
+
+    /// The files of `site_root/templates/` as (name, text) pairs, for
+    /// [`Templates::from_sources`] (a send freezes them with its issue).
+    pub fn sources(site_root: &Path) -> Result<Vec<(String, String)>, TemplateError> {
         let dir = site_root.join(DIR);
         if !dir.is_dir() {
-            return Templates::from_sources(Vec::new());
+            return Ok(Vec::new());
         }
         let mut sources = Vec::new();
         let mut problems = Vec::new();
@@ -122,13 +128,10 @@ impl Templates {
                 Err(e) => problems.push(format!("{shown}: cannot read: {e}")),
             }
         }
-        match Templates::from_sources(sources) {
-            Ok(templates) if problems.is_empty() => Ok(templates),
-            Ok(_) => Err(TemplateError { problems }),
-            Err(mut e) => {
-                problems.append(&mut e.problems);
-                Err(TemplateError { problems })
-            }
+        if problems.is_empty() {
+            Ok(sources)
+        } else {
+            Err(TemplateError { problems })
         }
     }
 

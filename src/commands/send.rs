@@ -1,0 +1,404 @@
+//! `pressroom send`: what cron runs. Takes the send lock, resumes
+//! unfinished issues, then turns what is newly published into at most one
+//! new issue (one per article in per-article mode), freezes its content in
+//! the ledger, and delivers it to every subscriber not yet sent to.
+//! `--dry-run` renders and counts; `--test` mails one address.
+
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, FixedOffset, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::{debug, info, warn};
+
+use super::InputError;
+use crate::cli::{Global, SendArgs};
+use crate::content::Site;
+use crate::delivery::dkim::DkimSigner;
+use crate::delivery::frozen::{self, Thawed};
+use crate::delivery::ledger::{IssueId, IssueKind, Ledger, NewIssue};
+use crate::delivery::lock::{lock_path_for, SendLock};
+use crate::delivery::smtp::{Password, SmtpSender, SmtpSettings};
+use crate::delivery::subscribers::Subscribers;
+use crate::delivery::{self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport};
+use crate::email::{self, Draft, Mode, Recipient, Templates};
+
+/// Everything a run needs that does not change between issues.
+struct Sender {
+    recipients: HashMap<String, Recipient>,
+    secret: Vec<u8>,
+    settings: std::sync::Arc<SmtpSettings>,
+    dkim: Option<DkimSigner>,
+    verbose: bool,
+}
+
+pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
+    let now = super::now(global);
+    let root = global.root.as_path();
+    let config_text = crate::fs::read_to_string(&root.join(super::CONFIG_FILE))?;
+    let site = super::load_site(root)?;
+    let template_sources = Templates::sources(root)?;
+    let templates = Templates::from_sources(template_sources.clone())?;
+    if site.config.email.from.is_none() {
+        return Err(InputError(
+            "config.toml: email.from: not set; set the address newsletters are sent from".into(),
+        )
+        .into());
+    }
+    let secret = super::secret()?;
+    let recipients = read_subscribers(root, &site)?;
+
+    if let Some(address) = &args.test {
+        return send_test(root, &site, &templates, &recipients, &secret, address, now);
+    }
+    let ledger_path = super::ledger_path(root, &site.config);
+    if args.dry_run {
+        return dry_run(&site, &templates, &recipients, &secret, &ledger_path, args, now);
+    }
+
+    let settings = smtp_settings(root, &site)?;
+    let dkim = match &site.config.smtp.dkim {
+        Some(config) => Some(DkimSigner::load(config, root)?),
+        None => None,
+    };
+    let _lock = SendLock::acquire(&lock_path_for(&ledger_path))?;
+    let mut ledger = Ledger::open(&ledger_path)?;
+    secure_ledger(&ledger_path);
+    let utc_now = Utc::now();
+
+    let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
+    if ledger.is_fresh()? {
+        if args.include_existing {
+            ledger.baseline(std::iter::empty(), utc_now)?;
+            info!(
+                "fresh ledger: --include-existing, so the {} published article(s) will be mailed",
+                published.len()
+            );
+        } else {
+            let n = ledger.baseline(published.iter().copied(), utc_now)?;
+            info!(
+                "fresh ledger: {n} published article(s) recorded as already sent, so the back catalogue is not mailed \
+                 (run with --include-existing on a fresh ledger to mail it); articles published from now on will be"
+            );
+        }
+    }
+
+    let sender = Sender {
+        recipients,
+        secret,
+        settings,
+        dkim,
+        verbose: global.verbose > 0,
+    };
+    let mut limit = args.limit;
+    let mut summaries: Vec<IssueSummary> = Vec::new();
+
+    for issue in ledger.unfinished_issues()? {
+        let thawed = frozen::thaw(issue.id.as_str(), &issue.content)?;
+        info!("resuming issue {} \"{}\"", issue.id, issue.subject);
+        let summary = sender.deliver(&mut ledger, &issue.id, &thawed, &mut limit)?;
+        let stop = summary.stopped.clone();
+        summaries.push(summary);
+        if stop.is_some() {
+            return finish(&summaries);
+        }
+    }
+
+    let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
+    let already: HashSet<String> = published.iter().filter(|id| !pending.contains(**id)).map(|id| id.to_string()).collect();
+    let config = &site.config.email;
+    let drafts = email::plan(&site, now, config.mode, config.digest_max, &already);
+    if drafts.is_empty() && summaries.is_empty() {
+        info!("nothing new to send");
+    }
+    for draft in &drafts {
+        let id = IssueId::parse(&draft.issue_id)?;
+        let content = frozen::freeze(root, &site.config, &config_text, template_sources.clone(), draft)
+            .context("cannot read the issue's articles to freeze them")?;
+        let sample = email::sample_recipient();
+        let subject = email::render(&site, &templates, draft, &sample, "https://example.com/")?.subject;
+        let article_ids: Vec<String> = draft.articles.iter().map(|a| a.id.clone()).collect();
+        let new = NewIssue {
+            id: &id,
+            kind: match draft.kind {
+                Mode::Digest => IssueKind::Digest,
+                Mode::PerArticle => IssueKind::Article,
+            },
+            article_ids: &article_ids,
+            subject: &subject,
+            content: &content,
+        };
+        let addresses = sender.recipients.values().map(|r| Ok::<_, std::io::Error>(r.email.clone()));
+        let created = ledger.create_issue(&new, addresses, Utc::now())?;
+        let Some(count) = created else { continue };
+        info!("new issue {id} \"{subject}\" for {count} subscriber(s)");
+        let thawed = frozen::thaw(id.as_str(), &content)?;
+        let summary = sender.deliver(&mut ledger, &id, &thawed, &mut limit)?;
+        let stop = summary.stopped.clone();
+        summaries.push(summary);
+        if stop.is_some() {
+            break;
+        }
+    }
+    finish(&summaries)
+}
+
+/// Reports the run's end and turns it into the exit status.
+fn finish(summaries: &[IssueSummary]) -> Result<()> {
+    match delivery::exit_code(summaries) {
+        0 => Ok(()),
+        _ => {
+            let deferred: u64 = summaries.iter().map(|s| s.counts.deferred).sum();
+            let remaining: u64 = summaries.iter().map(IssueSummary::remaining).sum();
+            let reason = summaries
+                .iter()
+                .find_map(|s| s.stopped.as_ref().map(ToString::to_string))
+                .unwrap_or_else(|| format!("{deferred} delivery(ies) deferred; a later run retries them"));
+            anyhow::bail!("not finished: {remaining} delivery(ies) still to make ({reason})")
+        }
+    }
+}
+
+impl Sender {
+    /// Delivers one issue with the content it was frozen with.
+    fn deliver(
+        &self,
+        ledger: &mut Ledger,
+        id: &IssueId,
+        thawed: &Thawed,
+        limit: &mut Option<u64>,
+    ) -> Result<IssueSummary> {
+        let draft = thawed.draft();
+        let options = RunOptions::from_config(&thawed.site.config.send, *limit);
+        let due = ledger.counts(id)?.unfinished();
+        let bar = progress_bar(due);
+        let clock = SystemClock;
+        let mut run = Run::new(ledger, options, &clock, self.dkim.as_ref());
+        let verbose = self.verbose;
+        let observer_bar = bar.clone();
+        run.observe(move |delivery, outcome| {
+            observer_bar.inc(1);
+            match outcome {
+                Outcome::Accepted { .. } if verbose => debug!("{}: sent", delivery.address),
+                Outcome::Accepted { .. } => {}
+                Outcome::Deferred { reply } => debug!("{}: deferred: {reply}", delivery.address),
+                Outcome::Rejected { reply, suppress } => warn!(
+                    "{}: rejected{}: {reply}",
+                    delivery.address,
+                    if *suppress { ", address suppressed" } else { "" }
+                ),
+                Outcome::Fatal { reason } => debug!("{}: not sent: {reason}", delivery.address),
+            }
+        });
+        let settings = self.settings.clone();
+        let summary = run.deliver(
+            id,
+            |delivery| self.render(thawed, &draft, delivery),
+            move || SmtpSender::new(settings.clone()),
+        )?;
+        let handed = run.handed_over();
+        drop(run);
+        bar.finish_and_clear();
+        if let Some(left) = limit.as_mut() {
+            *left = left.saturating_sub(handed);
+        }
+        let stopped = match &summary.stopped {
+            Some(stop) => format!(" ({stop})"),
+            None => String::new(),
+        };
+        info!(
+            "issue {id}: {} sent, {} deferred, {} failed in this run; {} still to make{stopped}",
+            summary.sent,
+            summary.deferred,
+            summary.failed,
+            summary.remaining()
+        );
+        if matches!(summary.stopped, Some(Stop::Fatal(_))) {
+            warn!("the SMTP server could not be used; no recipient was failed, the next run carries on");
+        }
+        Ok(summary)
+    }
+
+    fn render(
+        &self,
+        thawed: &Thawed,
+        draft: &Draft<'_>,
+        delivery: &delivery::Delivery,
+    ) -> Result<lettre::Message, RenderError> {
+        let recipient = self.recipients.get(&delivery.recipient).ok_or_else(|| {
+            RenderError::Skip(format!(
+                "not sent: {} is no longer in the subscriber list",
+                delivery.address
+            ))
+        })?;
+        let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
+        let rendered = email::render(&thawed.site, &thawed.templates, draft, recipient, &unsubscribe)
+            .map_err(|e| RenderError::Failed(Box::new(e)))?;
+        email::build_message(&thawed.site, &rendered, recipient, &self.secret, Utc::now().fixed_offset())
+            .map_err(|e| RenderError::Failed(Box::new(e)))
+    }
+}
+
+/// The subscriber list, keyed by normalized address. Skipped rows are
+/// reported, never dropped silently.
+fn read_subscribers(root: &Path, site: &Site) -> Result<HashMap<String, Recipient>> {
+    let path = root.join(&site.config.send.subscribers);
+    let mut rows = Subscribers::open(&path)?;
+    let mut recipients = HashMap::new();
+    for row in &mut rows {
+        let row = row?;
+        recipients.insert(
+            row.email.normalized(),
+            Recipient { email: row.email, name: row.name, fields: row.fields },
+        );
+    }
+    for problem in rows.problems() {
+        warn!("{problem}");
+    }
+    if rows.problems_omitted() > 0 {
+        warn!("{} more problem row(s) in {} not shown", rows.problems_omitted(), path.display());
+    }
+    Ok(recipients)
+}
+
+fn smtp_settings(root: &Path, site: &Site) -> Result<std::sync::Arc<SmtpSettings>> {
+    let url = std::env::var("PRESSROOM_SMTP_URL").ok().filter(|u| !u.is_empty());
+    let password = std::env::var("PRESSROOM_SMTP_PASSWORD").ok().filter(|p| !p.is_empty()).map(Password::new);
+    let settings = SmtpSettings::resolve(&site.config.smtp, url.as_deref(), password, root)?;
+    Ok(std::sync::Arc::new(settings))
+}
+
+/// The ledger holds subscriber addresses: owner-only, like a key file.
+fn secure_ledger(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `--dry-run`: what a send would do now, rendered for every recipient
+/// (so template problems show), without SMTP and without changing the
+/// ledger.
+fn dry_run(
+    site: &Site,
+    templates: &Templates,
+    recipients: &HashMap<String, Recipient>,
+    secret: &[u8],
+    ledger_path: &Path,
+    args: &SendArgs,
+    now: DateTime<FixedOffset>,
+) -> Result<()> {
+    let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
+    let (already, suppressed, unfinished): (HashSet<String>, usize, u64) = if ledger_path.exists() {
+        let ledger = Ledger::open(ledger_path)?;
+        let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
+        let fresh = ledger.is_fresh()?;
+        let already = published
+            .iter()
+            .filter(|id| (fresh && !args.include_existing) || !pending.contains(**id))
+            .map(|id| id.to_string())
+            .collect();
+        let mut suppressed = 0;
+        for r in recipients.values() {
+            if ledger.suppression(&r.email)?.is_some() {
+                suppressed += 1;
+            }
+        }
+        let unfinished = ledger
+            .unfinished_issues()?
+            .iter()
+            .map(|i| ledger.counts(&i.id).map(|c| c.unfinished()))
+            .sum::<Result<u64, _>>()?;
+        (already, suppressed, unfinished)
+    } else if args.include_existing {
+        (HashSet::new(), 0, 0)
+    } else {
+        (published.iter().map(|id| id.to_string()).collect(), 0, 0)
+    };
+    if unfinished > 0 {
+        info!("would resume unfinished issues: {unfinished} delivery(ies) due or deferred");
+    }
+    let config = &site.config.email;
+    let drafts = email::plan(site, now, config.mode, config.digest_max, &already);
+    if drafts.is_empty() {
+        info!("dry run: nothing new to send");
+    }
+    for draft in &drafts {
+        let mut rendered = 0;
+        let mut subject = String::new();
+        for recipient in recipients.values() {
+            let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
+            let email = email::render(site, templates, draft, recipient, &unsubscribe)?;
+            email::build_message(site, &email, recipient, secret, now).map_err(|e| InputError(e.to_string()))?;
+            subject = email.subject;
+            rendered += 1;
+        }
+        info!(
+            "dry run: new issue {} \"{subject}\" ({} article(s)) would go to {} subscriber(s) ({rendered} rendered, {suppressed} suppressed)",
+            draft.issue_id,
+            draft.articles.len(),
+            rendered - suppressed
+        );
+    }
+    Ok(())
+}
+
+/// `--test EMAIL`: the pending issue (or the newest articles) to one
+/// address, subject prefixed `[TEST]`. The ledger is not touched.
+fn send_test(
+    root: &Path,
+    site: &Site,
+    templates: &Templates,
+    recipients: &HashMap<String, Recipient>,
+    secret: &[u8],
+    address: &str,
+    now: DateTime<FixedOffset>,
+) -> Result<()> {
+    let email_address = email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
+    let recipient = recipients.get(&email_address.normalized()).cloned().unwrap_or(Recipient {
+        email: email_address,
+        name: None,
+        fields: Default::default(),
+    });
+    let config = &site.config.email;
+    let drafts = email::plan_preview(site, now, config.mode, config.digest_max, &HashSet::new());
+    let Some(draft) = drafts.first() else {
+        info!("nothing is published yet: no test to send");
+        return Ok(());
+    };
+    let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
+    let mut rendered = email::render(site, templates, draft, &recipient, &unsubscribe)?;
+    rendered.subject = format!("[TEST] {}", rendered.subject);
+    let mut message = email::build_message(site, &rendered, &recipient, secret, Utc::now().fixed_offset())
+        .map_err(|e| InputError(e.to_string()))?;
+    if let Some(config) = &site.config.smtp.dkim {
+        DkimSigner::load(config, root)?.sign(&mut message);
+    }
+    let settings = smtp_settings(root, site)?;
+    let mut sender = SmtpSender::new(settings);
+    match sender.send(&message) {
+        Outcome::Accepted { reply } => {
+            info!("test sent to {}: {reply}", recipient.email);
+            Ok(())
+        }
+        Outcome::Deferred { reply } => anyhow::bail!("the server deferred the test message: {reply}"),
+        Outcome::Rejected { reply, .. } => anyhow::bail!("the server rejected the test message: {reply}"),
+        Outcome::Fatal { reason } => anyhow::bail!("cannot send the test message: {reason}"),
+    }
+}
