@@ -70,7 +70,10 @@ impl std::fmt::Display for RowProblem {
 /// Why the list cannot be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscribersError {
-    #[error("{}: cannot read the subscriber list: {source}", path.display())]
+    #[error("{}: no such file; create the subscriber list (a header row `email,name`, then one subscriber a line), or set `subscribers` under [send] to where it is", path.display())]
+    Missing { path: PathBuf },
+    // The cause is the error's source: `{:#}` prints it once.
+    #[error("{}: cannot read the subscriber list", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -142,9 +145,14 @@ pub struct Subscribers<R> {
 impl Subscribers<File> {
     /// Opens `path` and reads its header row.
     pub fn open(path: &Path) -> Result<Self, SubscribersError> {
-        let file = File::open(path).map_err(|source| SubscribersError::Io {
-            path: path.to_owned(),
-            source,
+        let file = File::open(path).map_err(|source| match source.kind() {
+            io::ErrorKind::NotFound => SubscribersError::Missing {
+                path: path.to_owned(),
+            },
+            _ => SubscribersError::Io {
+                path: path.to_owned(),
+                source,
+            },
         })?;
         Subscribers::from_reader(path, file)
     }
@@ -436,9 +444,20 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(
-            err.starts_with("/nonexistent/subs.csv: cannot read"),
+            err.starts_with("/nonexistent/subs.csv: no such file; create the subscriber list"),
             "{err}"
         );
+        // Other I/O trouble names the file; the cause is the source, shown
+        // once by `{:#}`.
+        let dir = tempfile::tempdir().unwrap();
+        let err = Subscribers::open(dir.path()).err().unwrap();
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            shown.contains("cannot read the subscriber list: "),
+            "{shown}"
+        );
+        let cause = shown.split("subscriber list: ").nth(1).unwrap();
+        assert_eq!(shown.matches(cause).count(), 1, "{shown}");
     }
 
     #[test]

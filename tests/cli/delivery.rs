@@ -5,13 +5,10 @@
 //! recipient, and reads the ledger. Without the servers these tests fail
 //! and say how to start them; they never skip.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -28,28 +25,10 @@ use pressroom::delivery::{
 };
 use pressroom::email::address::EmailAddress;
 
-const SETUP_HINT: &str =
-    "run `.ci/mail-servers` as root to install and start the test mail servers";
-const MAILDIR: &str = "/var/mail/vhosts/catchall";
-const POSTFIX_CERT: &str = "/etc/postfix/pressroom-test.crt";
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn require_postfix() {
-    for port in [2525, 2587] {
-        if TcpStream::connect(("127.0.0.1", port)).is_err() {
-            panic!("Postfix is not listening on 127.0.0.1:{port}: {SETUP_HINT}");
-        }
-    }
-}
-
-/// A domain no other test (or earlier run) uses, so Maildir counts are ours.
-fn unique_domain(test: &str) -> String {
-    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-    format!("{test}-{}-{nanos}.example.com", std::process::id())
-}
+use crate::mail::{
+    manifest_dir, require_postfix, unique_domain, wait_for_maildir, FaultServer, POSTFIX_CERT,
+    SETUP_HINT,
+};
 
 fn addresses(domain: &str, n: usize) -> Vec<EmailAddress> {
     (0..n)
@@ -150,142 +129,6 @@ fn deliver(
 /// A clock `minutes` ahead: "a later run, after the backoff".
 fn later(minutes: i64) -> impl Fn() -> DateTime<Utc> {
     move || Utc::now() + chrono::Duration::minutes(minutes)
-}
-
-// ---------- Postfix's Maildir ----------
-
-fn maildir_files() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        if let Ok(dir) = std::fs::read_dir(Path::new(MAILDIR).join(sub)) {
-            out.extend(dir.filter_map(|e| e.ok()).map(|e| e.path()));
-        }
-    }
-    out
-}
-
-fn delivered_to(path: &Path) -> Option<String> {
-    let mut head = vec![0u8; 4096];
-    let n = std::fs::File::open(path).ok()?.read(&mut head).ok()?;
-    let head = String::from_utf8_lossy(&head[..n]);
-    head.lines()
-        .take_while(|l| !l.is_empty())
-        .find_map(|l| l.strip_prefix("Delivered-To: "))
-        .map(|v| v.trim().to_lowercase())
-}
-
-/// Copies per recipient at `domain` in Postfix's Maildir, with the files.
-fn maildir_counts(domain: &str) -> (HashMap<String, usize>, Vec<PathBuf>) {
-    let suffix = format!("@{domain}");
-    let mut counts = HashMap::new();
-    let mut files = Vec::new();
-    for path in maildir_files() {
-        if let Some(to) = delivered_to(&path).filter(|t| t.ends_with(&suffix)) {
-            *counts.entry(to).or_insert(0) += 1;
-            files.push(path);
-        }
-    }
-    (counts, files)
-}
-
-/// Waits until Postfix has delivered at least `expected` messages for
-/// `domain` (then a little longer, so late duplicates would show).
-fn wait_for_maildir(domain: &str, expected: usize) -> (HashMap<String, usize>, Vec<PathBuf>) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (counts, _) = maildir_counts(domain);
-        let total: usize = counts.values().sum();
-        if total >= expected {
-            std::thread::sleep(Duration::from_secs(2));
-            return maildir_counts(domain);
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "Postfix delivered {total} of {expected} messages for {domain} in 120 s; see /var/log/postfix.log"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-// ---------- the fault server ----------
-
-struct FaultServer {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl FaultServer {
-    fn start(args: &[&str]) -> FaultServer {
-        let dir = tempfile::tempdir().unwrap();
-        let record = dir.path().join("received.jsonl");
-        let script = manifest_dir().join("tests/tools/fault_smtp.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(&script)
-            .arg("--record")
-            .arg(&record)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}; {SETUP_HINT}", script.display()));
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let port = line
-            .strip_prefix("PORT ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| {
-                let _ = child.kill();
-                panic!("fault_smtp.py did not start (said {line:?}); is python3-aiosmtpd installed? {SETUP_HINT}")
-            });
-        FaultServer {
-            child,
-            port,
-            record,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}?tls=none", self.port)
-    }
-
-    /// Accepted messages: (recipients, data).
-    fn received(&self) -> Vec<(Vec<String>, String)> {
-        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
-        text.lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let rcpt = v["rcpt_tos"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.as_str().unwrap().to_lowercase())
-                    .collect();
-                (rcpt, v["data"].as_str().unwrap().to_owned())
-            })
-            .collect()
-    }
-
-    fn counts(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for (rcpt, _) in self.received() {
-            for r in rcpt {
-                *counts.entry(r).or_insert(0) += 1;
-            }
-        }
-        counts
-    }
-}
-
-impl Drop for FaultServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn state(ledger: &Ledger, issue: &IssueId, address: &EmailAddress) -> (DeliveryState, String) {

@@ -12,6 +12,8 @@ It fails on cue, which a real MTA will not do:
                          recording it (once)
   --record FILE          append one JSON line per accepted message:
                          {"mail_from", "rcpt_tos", "data"}
+  --rcpt-log FILE        append every RCPT TO address, one a line, whatever
+                         the answer (to prove an address was never retried)
 It listens on 127.0.0.1 on a free port and prints `PORT <n>` on stdout once
 ready. Addresses compare case-insensitively. Runs until killed.
 
@@ -41,9 +43,13 @@ class Handler:
         self.dropped = False
         self.accepted = 0
         self.record = args.record
+        self.rcpt_log = args.rcpt_log
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         a = address.lower()
+        if self.rcpt_log:
+            with open(self.rcpt_log, "a", encoding="utf-8") as f:
+                f.write(a + "\n")
         if a in self.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if a in self.defer and (self.defer_while is None or os.path.exists(self.defer_while)):
@@ -84,6 +90,7 @@ async def main():
     parser.add_argument("--policy")
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--record")
+    parser.add_argument("--rcpt-log")
     args = parser.parse_args()
     handler = Handler(args)
     loop = asyncio.get_running_loop()
