@@ -37,6 +37,42 @@ pub fn run(global: &Global) -> Result<()> {
         }
     }
 
+    // The subscriber list, when there is one: bad rows are warnings (a
+    // send skips them), a list that cannot be read is a problem.
+    let subscribers = global.root.join(&site.config.send.subscribers);
+    if subscribers.exists() {
+        match crate::delivery::subscribers::Subscribers::open(&subscribers) {
+            Ok(mut rows) => {
+                let mut count = 0u64;
+                let mut broken = None;
+                for row in &mut rows {
+                    match row {
+                        Ok(_) => count += 1,
+                        Err(e) => {
+                            broken = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                match broken {
+                    Some(problem) => problems.push(problem),
+                    None => {
+                        warnings.extend(rows.problems().iter().map(ToString::to_string));
+                        if rows.problems_omitted() > 0 {
+                            warnings.push(format!(
+                                "{} more problem row(s) in {} not shown",
+                                rows.problems_omitted(),
+                                subscribers.display()
+                            ));
+                        }
+                        info!("{}: {count} subscriber(s)", subscribers.display());
+                    }
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+
     match Templates::load(&global.root) {
         Err(e) => problems.extend(e.problems),
         Ok(templates) if problems.is_empty() => {

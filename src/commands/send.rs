@@ -359,8 +359,9 @@ fn dry_run(
     Ok(())
 }
 
-/// `--test EMAIL`: the pending issue (or the newest articles) to one
-/// address, subject prefixed `[TEST]`. The ledger is not touched.
+/// `--test EMAIL`: the issue a send would mail next (an unfinished one,
+/// else what is newly published, else the newest articles) to one
+/// address, subject prefixed `[TEST]`. The ledger is read, never written.
 fn send_test(
     root: &Path,
     site: &Site,
@@ -377,24 +378,56 @@ fn send_test(
         fields: Default::default(),
     });
     let config = &site.config.email;
-    let drafts = email::plan_preview(site, now, config.mode, config.digest_max, &HashSet::new());
-    let Some(draft) = drafts.first() else {
-        info!("nothing is published yet: no test to send");
-        return Ok(());
+    // The server and the signing key are today's, even for a frozen issue.
+    let settings = smtp_settings(root, site)?;
+    let dkim = match &site.config.smtp.dkim {
+        Some(config) => Some(DkimSigner::load(config, root)?),
+        None => None,
+    };
+    let ledger_path = super::ledger_path(root, &site.config);
+    let ledger = if ledger_path.exists() { Some(Ledger::open(&ledger_path)?) } else { None };
+    let unfinished = match &ledger {
+        Some(ledger) => ledger.unfinished_issues()?.into_iter().next(),
+        None => None,
+    };
+    let thawed = match unfinished {
+        Some(issue) => Some(frozen::thaw(issue.id.as_str(), &issue.content)?),
+        None => None,
+    };
+    let mut already = HashSet::new();
+    if let Some(ledger) = &ledger {
+        let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
+        let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
+        let fresh = ledger.is_fresh()?;
+        already = published
+            .iter()
+            .filter(|id| fresh || !pending.contains(**id))
+            .map(|id| id.to_string())
+            .collect();
+    }
+    let (site, templates, draft) = match &thawed {
+        Some(thawed) => (&thawed.site, &thawed.templates, thawed.draft()),
+        None => {
+            let Some(draft) = email::plan_preview(site, now, config.mode, config.digest_max, &already).into_iter().next()
+            else {
+                info!("nothing is published yet: no test to send");
+                return Ok(());
+            };
+            (site, templates, draft)
+        }
     };
     let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
-    let mut rendered = email::render(site, templates, draft, &recipient, &unsubscribe)?;
+    let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)?;
     rendered.subject = format!("[TEST] {}", rendered.subject);
     let mut message = email::build_message(site, &rendered, &recipient, secret, Utc::now().fixed_offset())
         .map_err(|e| InputError(e.to_string()))?;
-    if let Some(config) = &site.config.smtp.dkim {
-        DkimSigner::load(config, root)?.sign(&mut message);
+    if let Some(dkim) = &dkim {
+        dkim.sign(&mut message);
     }
-    let settings = smtp_settings(root, site)?;
     let mut sender = SmtpSender::new(settings);
     match sender.send(&message) {
         Outcome::Accepted { reply } => {
-            info!("test sent to {}: {reply}", recipient.email);
+            info!("test of issue {} sent to {}: {reply}", draft.issue_id, recipient.email);
             Ok(())
         }
         Outcome::Deferred { reply } => anyhow::bail!("the server deferred the test message: {reply}"),
