@@ -10,6 +10,7 @@ mod check;
 mod commands;
 mod common;
 mod feeds;
+mod preview;
 mod readers;
 mod rebuild;
 mod source;
