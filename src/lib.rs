@@ -4,6 +4,7 @@
 //! the binary in `main.rs` only parses arguments and maps results to exit
 //! codes. Only [`commands`] and [`fs`] touch the disk.
 
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;

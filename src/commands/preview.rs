@@ -156,8 +156,10 @@ fn select<'a>(
     chosen.sort_by_key(|a| std::cmp::Reverse(a.publish_date));
     Ok(match mode {
         Mode::Digest => Draft::new(site, Mode::Digest, chosen).into_iter().collect(),
+        // Oldest first, as a send would mail them.
         Mode::PerArticle => chosen
             .into_iter()
+            .rev()
             .filter_map(|a| Draft::new(site, Mode::PerArticle, vec![a]))
             .collect(),
     })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Tz;
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 use super::date;
 use super::slug::Slug;
@@ -100,6 +100,8 @@ pub struct FrontMatter {
 pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<FieldError>> {
     let value: Value = if yaml.trim().is_empty() {
         Value::Mapping(Default::default())
+    } else if let Some(mapping) = simple_mapping(yaml) {
+        Value::Mapping(mapping)
     } else {
         serde_yaml::from_str(yaml).map_err(|e| {
             let line = e.location().map(|l| l.line()).unwrap_or(1) + yaml_line - 1;
@@ -203,6 +205,155 @@ pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<Fi
         draft: draft.unwrap_or(false),
         extra,
     })
+}
+
+/// The YAML block read without the general YAML parser, when every line
+/// is one of the forms front matter is usually written in: `key: 'single
+/// quoted'`, `key: "double quoted"` (no escapes), `key: plain words`,
+/// `key: true`, `key: [a, 'b']`, or blank. The result is exactly the value
+/// serde_yaml gives for such a block (a property test holds the two
+/// together); anything else — other scalars, comments, nesting, several
+/// lines per value, characters YAML treats specially — returns None and
+/// goes to serde_yaml, which also words every error.
+///
+/// Why: serde_yaml costs tens of microseconds per file (mostly setting up
+/// its parser), and a build reads the front matter of every article.
+fn simple_mapping(yaml: &str) -> Option<Mapping> {
+    let mut mapping = Mapping::new();
+    for line in yaml.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.bytes().all(|b| b == b' ') {
+            continue;
+        }
+        if !line.chars().all(yaml_printable) {
+            return None;
+        }
+        let key_len = line
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))?;
+        let (key, rest) = line.split_at(key_len);
+        // A key must stay text: `true:` or `null:` is left to serde_yaml.
+        if !key.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !matches!(plain_word(key)?, Value::String(_))
+        {
+            return None;
+        }
+        let value = rest.strip_prefix(": ")?.trim_matches(' ');
+        let value = match value.as_bytes().first()? {
+            b'[' => {
+                let (items, rest) = flow_sequence(&value[1..])?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                Value::Sequence(items)
+            }
+            _ => {
+                let (scalar, rest) = scalar(value, false)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                scalar
+            }
+        };
+        if mapping
+            .insert(Value::String(key.to_owned()), value)
+            .is_some()
+        {
+            return None;
+        }
+    }
+    Some(mapping)
+}
+
+/// Characters that YAML reads as themselves inside a line (no line
+/// separators, no controls, no byte order mark).
+fn yaml_printable(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{A0}'..='\u{2027}' | '\u{202A}'..='\u{D7FF}' | '\u{E000}'..='\u{FEFE}' | '\u{FF00}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// One scalar at the start of `text`: quoted, or plain words (letters,
+/// digits, spaces, `_ . / -`, starting with a letter). In a flow sequence
+/// (`in_flow`) a plain scalar ends at `,` or `]`. Returns the value and
+/// what follows it.
+fn scalar(text: &str, in_flow: bool) -> Option<(Value, &str)> {
+    match text.as_bytes().first()? {
+        b'\'' => {
+            let mut out = String::new();
+            let mut rest = &text[1..];
+            loop {
+                let end = rest.find('\'')?;
+                out.push_str(&rest[..end]);
+                rest = &rest[end + 1..];
+                match rest.strip_prefix('\'') {
+                    Some(after) => {
+                        out.push('\'');
+                        rest = after;
+                    }
+                    None => return Some((Value::String(out), rest)),
+                }
+            }
+        }
+        b'"' => {
+            let end = text[1..].find('"')? + 1;
+            let inner = &text[1..end];
+            if inner.contains('\\') {
+                return None;
+            }
+            Some((Value::String(inner.to_owned()), &text[end + 1..]))
+        }
+        c if c.is_ascii_alphabetic() => {
+            let end = if in_flow {
+                text.find([',', ']']).unwrap_or(text.len())
+            } else {
+                text.len()
+            };
+            let word = text[..end].trim_end_matches(' ');
+            let plain = word.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'.' | b'/' | b'-')
+            });
+            if !plain {
+                return None;
+            }
+            Some((plain_word(word)?, &text[end..]))
+        }
+        _ => None,
+    }
+}
+
+/// A plain scalar that starts with a letter, as serde_yaml resolves it:
+/// `true`/`false` (three spellings each) are booleans, the `null` words
+/// are left to serde_yaml, everything else is text (no number starts with
+/// a letter, and `inf`/`nan` are not finite, so serde_yaml keeps them as
+/// text too).
+fn plain_word(word: &str) -> Option<Value> {
+    match word {
+        "true" | "True" | "TRUE" => Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => Some(Value::Bool(false)),
+        "null" | "Null" | "NULL" => None,
+        _ => Some(Value::String(word.to_owned())),
+    }
+}
+
+/// The items of a one-line flow sequence whose `[` has been read, and what
+/// follows its `]`.
+fn flow_sequence(mut text: &str) -> Option<(Vec<Value>, &str)> {
+    let mut items = Vec::new();
+    text = text.trim_start_matches(' ');
+    if let Some(rest) = text.strip_prefix(']') {
+        return Some((items, rest));
+    }
+    loop {
+        let (item, rest) = scalar(text, true)?;
+        items.push(item);
+        let rest = rest.trim_start_matches(' ');
+        if let Some(rest) = rest.strip_prefix(']') {
+            return Some((items, rest));
+        }
+        text = rest.strip_prefix(',')?.trim_start_matches(' ');
+        if text.starts_with([']', ',']) {
+            return None;
+        }
+    }
 }
 
 /// The file line where the top-level `key:` of a YAML block starting at
@@ -554,5 +705,126 @@ mod tests {
         )
         .unwrap();
         assert_eq!(fm.title, "Hi Bcc: x@example.com");
+    }
+
+    #[test]
+    fn simple_front_matter_skips_the_yaml_parser_with_the_same_result() {
+        let yaml = "title: 'It''s \"fine\"'\r\nsubtitle: \"Double: quoted\"\n\nread_time: about six mins\ndraft: false\ntags: [rust, 'edge cases', tooling]\nempty: []\n";
+        let fast = simple_mapping(yaml).expect("simple");
+        let slow: Value = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(Value::Mapping(fast), slow);
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_the_yaml_parser() {
+        for yaml in [
+            "title: x # comment\n",
+            "n: 12\n",
+            "v: null\n",
+            "true: x\n",
+            "a: 'x'\na: 'y'\n",
+            "title: >\n  folded\n",
+            "tags:\n  - a\n",
+            "t: \"esc\\n\"\n",
+            "t: 'tab\there'\n",
+            "t: &anchor x\n",
+            "t: [a, b,]\n",
+            "t: 'unclosed\n",
+            "t: x: y\n",
+            "t: {a: b}\n",
+            "# only a comment\n",
+        ] {
+            assert!(simple_mapping(yaml).is_none(), "{yaml:?}");
+        }
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Text that may or may not be valid inside a scalar.
+        fn junk() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("'".to_owned()),
+                Just("''".to_owned()),
+                Just("\"".to_owned()),
+                Just("[".to_owned()),
+                Just("]".to_owned()),
+                Just(", ".to_owned()),
+                Just(",".to_owned()),
+                Just(" ".to_owned()),
+                Just(": ".to_owned()),
+                Just(" #".to_owned()),
+                Just("true".to_owned()),
+                Just("Null".to_owned()),
+                Just("\\".to_owned()),
+                "[a-zA-Z0-9._/-]{1,6}",
+                "[a-z]{1,3} [a-z]{1,3}",
+                "[\u{0}-\u{1F}\u{7F}-\u{A0}\u{2028}\u{FEFF}\u{FFFE}é🦀-]{1,2}",
+            ];
+            proptest::collection::vec(piece, 0..6).prop_map(|p| p.concat())
+        }
+
+        /// A scalar that is often, not always, one of the simple forms.
+        fn item() -> impl Strategy<Value = String> {
+            prop_oneof![
+                junk(),
+                junk().prop_map(|i| format!("'{i}'")),
+                junk().prop_map(|i| format!("\"{i}\"")),
+                "[a-zA-Z][a-zA-Z0-9 ._/-]{0,10}",
+                Just("true".to_owned()),
+                Just("FALSE".to_owned()),
+                Just("null".to_owned()),
+                Just("inf".to_owned()),
+                Just("nan".to_owned()),
+                Just("e5".to_owned()),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            let suffix = prop_oneof![
+                4 => Just(""),
+                1 => Just(" "),
+                1 => Just(" # c"),
+                1 => Just("x"),
+                1 => Just("'"),
+            ];
+            let list =
+                proptest::collection::vec(item(), 0..4).prop_map(|v| format!("[{}]", v.join(", ")));
+            (prop_oneof![3 => item(), 1 => list], suffix).prop_map(|(v, s)| format!("{v}{s}"))
+        }
+
+        fn block() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                Just("title"),
+                Just("tags"),
+                Just("draft"),
+                Just("heroImage"),
+                Just("x-y_z"),
+                Just("true"),
+                Just(""),
+                Just(" title"),
+            ];
+            let line = (
+                key,
+                prop_oneof![Just(": "), Just(":"), Just(":  ")],
+                value(),
+            )
+                .prop_map(|(k, sep, v)| format!("{k}{sep}{v}"));
+            proptest::collection::vec(line, 1..4).prop_map(|lines| lines.join("\n"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+            #[test]
+            fn the_shortcut_agrees_with_serde_yaml(yaml in block()) {
+                if let Some(fast) = simple_mapping(&yaml) {
+                    let slow: Result<Value, _> = serde_yaml::from_str(&yaml);
+                    prop_assert!(slow.is_ok(), "{yaml:?}: serde_yaml fails: {slow:?}");
+                    prop_assert_eq!(Value::Mapping(fast), slow.unwrap(), "{:?}", yaml);
+                }
+            }
+        }
     }
 }

@@ -143,9 +143,11 @@ impl Site {
         let (files, mut problems) = find_articles(root, &content_dir);
         let results: Vec<Result<Article, Vec<Problem>>> = files
             .par_iter()
-            .map(|path| {
+            // One read buffer per worker, reused from file to file: the
+            // article keeps only what it needs (its body is a copy).
+            .map_init(Vec::new, |buffer, path| {
                 let source = display_path(root, path);
-                let bytes = std::fs::read(path).map_err(|e| {
+                read_into(path, buffer).map_err(|e| {
                     vec![Problem {
                         path: source.clone(),
                         line: None,
@@ -154,7 +156,7 @@ impl Site {
                     }]
                 })?;
                 let relative = path.strip_prefix(&content_dir).unwrap_or(path);
-                parse_article(&config, &source, relative, &bytes)
+                parse_article(&config, &source, relative, buffer)
             })
             .collect();
         let mut articles = Vec::with_capacity(results.len());
@@ -182,8 +184,16 @@ impl Site {
     }
 }
 
+/// Replaces the contents of `buffer` with the file at `path`.
+fn read_into(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buffer.clear();
+    std::fs::File::open(path)?.read_to_end(buffer)?;
+    Ok(())
+}
+
 /// Every article file under `dir`, sorted, and the problems met walking it.
-fn find_articles(root: &Path, dir: &Path) -> (Vec<PathBuf>, Vec<Problem>) {
+pub(crate) fn find_articles(root: &Path, dir: &Path) -> (Vec<PathBuf>, Vec<Problem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     if !dir.is_dir() {
@@ -323,7 +333,7 @@ pub fn parse_article(
     } else {
         line("publish_date")
     };
-    let body = crate::text::xml_safe(split.body);
+    let body = xml_clean(split.body);
     let read_time = fm.read_time.clone().unwrap_or_else(|| read_time(&body));
     Ok(Article {
         source: source.to_owned(),
@@ -361,12 +371,12 @@ pub fn parse_article(
 fn decode(bytes: &[u8]) -> Result<&str, (usize, String)> {
     let unmarked = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let looks_like_article = unmarked.starts_with(b"---");
-    if let Some(at) = bytes
-        .iter()
-        .take(8192)
-        .position(|&b| b == 0)
-        .filter(|_| !looks_like_article)
-    {
+    let nul = if looks_like_article {
+        None
+    } else {
+        bytes.iter().take(8192).position(|&b| b == 0)
+    };
+    if let Some(at) = nul {
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err((
             line,
@@ -385,12 +395,58 @@ fn decode(bytes: &[u8]) -> Result<&str, (usize, String)> {
 
 /// "N min" / "N mins" at 230 words a minute, at least one minute.
 pub fn read_time(body: &str) -> String {
-    let words = body.split_whitespace().count();
+    let words = word_count(body);
     let minutes = words.div_ceil(WORDS_PER_MINUTE).max(1);
     if minutes == 1 {
         "1 min".into()
     } else {
         format!("{minutes} mins")
+    }
+}
+
+/// The number of words as `str::split_whitespace` counts them, read a byte
+/// at a time without branching on most bytes: only the lead bytes of the
+/// few non-ASCII whitespace characters (U+0085, U+00A0, U+1680,
+/// U+2000–U+3000) are decoded.
+fn word_count(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut count, mut after_space, mut i) = (0, true, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        let mut space = matches!(b, b'\t'..=b'\r' | b' ');
+        let mut len = 1;
+        if matches!(b, 0xC2 | 0xE1 | 0xE2 | 0xE3) {
+            if let Some(c) = text[i..].chars().next().filter(|c| c.is_whitespace()) {
+                space = true;
+                len = c.len_utf8();
+            }
+        }
+        count += usize::from(after_space && !space);
+        after_space = space;
+        i += len;
+    }
+    count
+}
+
+/// True when `text` holds no character XML 1.0 forbids (see
+/// [`crate::text::is_xml_char`]). Checked bytewise in one pass the compiler
+/// vectorizes; only text with a 0xEF byte (U+F000–U+FFFF, where U+FFFE and
+/// U+FFFF live) needs a closer look.
+pub(crate) fn is_xml_clean(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let suspect = bytes.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r') | (b == 0xEF)
+    });
+    !suspect || text.chars().all(crate::text::is_xml_char)
+}
+
+/// [`crate::text::xml_safe`] with the fast check first: an owned copy of
+/// `text` without the characters XML 1.0 forbids.
+pub(crate) fn xml_clean(text: &str) -> String {
+    if is_xml_clean(text) {
+        text.to_owned()
+    } else {
+        crate::text::xml_safe(text)
     }
 }
 
@@ -611,5 +667,59 @@ mod tests {
                 "content/b.md:4: id: `urn:x:1` is also the id of content/a.md; ids must be unique",
             ]
         );
+    }
+
+    #[test]
+    fn words_are_counted_like_split_whitespace() {
+        for text in [
+            "",
+            "   ",
+            "one",
+            " two  words ",
+            "tab\tand\nnew\r\nlines\u{b}vt\u{c}ff",
+            "no\u{a0}break\u{2003}em\u{3000}ideographic\u{85}next\u{2028}line",
+            "café Zürich 🦀 ünï\u{1c}code",
+        ] {
+            assert_eq!(
+                word_count(text),
+                text.split_whitespace().count(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_xml_check_agrees_with_the_char_check() {
+        for text in [
+            "plain",
+            "tab\t\r\n",
+            "nul\u{0}",
+            "unit\u{1f}",
+            "del\u{7f} c1\u{85}",
+            "\u{fffe}",
+            "\u{ffff}",
+            "\u{fffd}\u{ff01}\u{f000}",
+            "🦀",
+        ] {
+            assert_eq!(
+                is_xml_clean(text),
+                text.chars().all(crate::text::is_xml_char),
+                "{text:?}"
+            );
+            assert_eq!(xml_clean(text), crate::text::xml_safe(text), "{text:?}");
+        }
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn word_count_and_xml_check_match_the_simple_forms(text in "(\\PC|\\s|[\u{0}-\u{1f}\u{fffe}\u{ffff}\u{a0}\u{2000}-\u{200b}])*") {
+                prop_assert_eq!(word_count(&text), text.split_whitespace().count());
+                prop_assert_eq!(is_xml_clean(&text), text.chars().all(crate::text::is_xml_char));
+            }
+        }
     }
 }

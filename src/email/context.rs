@@ -307,6 +307,7 @@ pub fn html_to_text(html: &str) -> Result<String, html2text::Error> {
     let (html, blocks) = take_pre_blocks(html);
     let text = html2text::config::plain()
         .link_footnotes(true)
+        .no_link_wrapping()
         .allow_width_overflow()
         .string_from_read(html.as_bytes(), TEXT_WIDTH)?;
     let mut text = tidy_text(&text);

@@ -57,7 +57,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
         lang: Some(config.site.language.clone()),
         ..Feed::default()
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(super::size_hint(channel));
     // Writing to a Vec cannot fail.
     let _ = feed.write_with_config(
         &mut out,
@@ -66,6 +66,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
             indent_size: Some(2),
         },
     );
+    drop(feed);
     finish_xml(out)
 }
 

@@ -106,7 +106,9 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
             })
             .collect(),
     };
-    let mut out = serde_json::to_vec_pretty(&feed).unwrap_or_default();
+    let mut out = Vec::with_capacity(super::size_hint(channel));
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer_pretty(&mut out, &feed);
     out.push(b'\n');
     out
 }

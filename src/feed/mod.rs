@@ -57,6 +57,18 @@ type Selection<'a> = (Option<(String, Slug)>, Vec<&'a Article>);
 /// Every feed file of the site at `now`: the main feeds, then one set per
 /// tag when `feeds.tag_feeds` is on.
 pub fn build_all(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
+    build_each(site, now, |output| output)
+}
+
+/// Renders every feed file of [`build_all`], in parallel, and hands each
+/// to `each` as soon as it is ready (a caller that writes it there holds
+/// one file per core in memory, not all of them). Returns what `each`
+/// returned, in [`build_all`]'s order.
+pub fn build_each<T: Send>(
+    site: &Site,
+    now: DateTime<FixedOffset>,
+    each: impl Fn(Output) -> T + Sync,
+) -> Vec<T> {
     let feeds = &site.config.feeds;
     let published: Vec<&Article> = site.published(now).collect();
     let limit = if feeds.limit == 0 {
@@ -87,37 +99,46 @@ pub fn build_all(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
     }
 
     let contents = render_contents(site, selections.iter().flat_map(|(_, a)| a.iter().copied()));
-    selections
+    let channels: Vec<(PathBuf, Channel)> = selections
         .par_iter()
-        .flat_map_iter(|(tag, articles)| {
+        .map(|(tag, articles)| {
             let dir = match tag {
                 Some((_, slug)) => Path::new("tags").join(slug.as_str()),
                 None => PathBuf::new(),
             };
             let channel = channel(site, tag.as_ref(), articles, &contents, &dir);
-            let mut outputs = Vec::with_capacity(3);
-            if !feeds.rss.as_os_str().is_empty() {
-                outputs.push(Output {
-                    path: dir.join(&feeds.rss),
-                    bytes: rss::render(site, &channel),
-                });
-            }
-            if !feeds.atom.as_os_str().is_empty() {
-                outputs.push(Output {
-                    path: dir.join(&feeds.atom),
-                    bytes: atom::render(site, &channel),
-                });
-            }
-            if !feeds.json.as_os_str().is_empty() {
-                outputs.push(Output {
-                    path: dir.join(&feeds.json),
-                    bytes: json::render(site, &channel),
-                });
-            }
-            outputs
+            (dir, channel)
+        })
+        .collect();
+    // One job per file, so the three formats of a big feed (the main one
+    // above all, and the only one with tag feeds off) render on different
+    // cores. Outputs keep their order: per feed, RSS, Atom, JSON.
+    let formats: [(&PathBuf, Format); 3] = [
+        (&feeds.rss, rss::render),
+        (&feeds.atom, atom::render),
+        (&feeds.json, json::render),
+    ];
+    let jobs: Vec<(&Path, &Channel, &PathBuf, Format)> = channels
+        .iter()
+        .flat_map(|(dir, channel)| {
+            formats
+                .iter()
+                .filter(|(file, _)| !file.as_os_str().is_empty())
+                .map(move |&(file, render)| (dir.as_path(), channel, file, render))
+        })
+        .collect();
+    jobs.into_par_iter()
+        .map(|(dir, channel, file, render)| {
+            each(Output {
+                path: dir.join(file),
+                bytes: render(site, channel),
+            })
         })
         .collect()
 }
+
+/// A format's renderer.
+type Format = fn(&Site, &Channel) -> Vec<u8>;
 
 /// Renders the full content of each distinct article once.
 fn render_contents<'a>(
@@ -208,6 +229,18 @@ fn channel<'a>(
     }
 }
 
+/// About how many bytes a feed of `channel` takes (its contents, escaped,
+/// plus the rest of each entry), so the writer does not grow its buffer
+/// by doubling and copying a large feed several times.
+pub(crate) fn size_hint(channel: &Channel) -> usize {
+    let contents: usize = channel
+        .entries
+        .iter()
+        .map(|e| e.content.as_ref().map_or(0, |c| c.len()))
+        .sum();
+    4096 + contents + contents / 8 + channel.entries.len() * 1024
+}
+
 /// The MIME type of an image, guessed from its URL's extension.
 pub(crate) fn image_type(url: &str) -> &'static str {
     let path = url
@@ -233,7 +266,12 @@ pub(crate) fn finish_xml(bytes: Vec<u8>) -> Vec<u8> {
             if !text.ends_with('\n') {
                 text.push('\n');
             }
-            crate::text::xml_safe(&text).into_bytes()
+            // Clean in practice (the content was cleaned on loading): no copy.
+            if crate::content::is_xml_clean(&text) {
+                text.into_bytes()
+            } else {
+                crate::text::xml_safe(&text).into_bytes()
+            }
         }
         Err(e) => e.into_bytes(),
     }

@@ -83,9 +83,12 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
         .namespaces(namespaces)
         .items(channel.entries.iter().map(item).collect::<Vec<Item>>())
         .build();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(super::size_hint(channel));
     // Writing to a Vec cannot fail.
     let _ = rss.pretty_write_to(&mut out, b' ', 2);
+    // The items hold a copy of every content: free them before the pass
+    // below makes its copy of the document.
+    drop(rss);
     finish_xml(hex_references(out))
 }
 
@@ -162,13 +165,22 @@ fn rfc822(date: chrono::DateTime<chrono::FixedOffset>) -> String {
 /// same to every XML parser; the W3C validator asks for this form in RSS
 /// plain-text elements (its `CharacterData` warning), since RSS readers
 /// disagree on whether such text is HTML.
-fn hex_references(xml: Vec<u8>) -> Vec<u8> {
-    let text = match String::from_utf8(xml) {
-        Ok(text) => text,
-        Err(e) => return e.into_bytes(),
+///
+/// Done in place, from the back, so a feed of every article is never held
+/// twice.
+fn hex_references(mut xml: Vec<u8>) -> Vec<u8> {
+    const REFERENCES: [(&[u8], &[u8]); 3] = [
+        (b"&amp;", b"&#x26;"),
+        (b"&lt;", b"&#x3C;"),
+        (b"&gt;", b"&#x3E;"),
+    ];
+    let Ok(text) = std::str::from_utf8(&xml) else {
+        return xml;
     };
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
-    let mut rest = text.as_str();
+    // (offset, which reference) of every replacement, in order.
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    let mut offset = 0;
+    let mut rest = text;
     while !rest.is_empty() {
         let (plain, cdata) = match rest.find("<![CDATA[") {
             Some(start) => {
@@ -179,16 +191,41 @@ fn hex_references(xml: Vec<u8>) -> Vec<u8> {
             }
             None => (rest, ""),
         };
-        out.push_str(
-            &plain
-                .replace("&amp;", "&#x26;")
-                .replace("&lt;", "&#x3C;")
-                .replace("&gt;", "&#x3E;"),
-        );
-        out.push_str(cdata);
+        let mut at = 0;
+        while let Some(found) = plain[at..].find('&') {
+            let start = at + found;
+            let tail = &plain.as_bytes()[start..];
+            match REFERENCES
+                .iter()
+                .position(|(from, _)| tail.starts_with(from))
+            {
+                Some(which) => {
+                    hits.push((offset + start, which));
+                    at = start + REFERENCES[which].0.len();
+                }
+                None => at = start + 1,
+            }
+        }
+        offset += plain.len() + cdata.len();
         rest = &rest[plain.len() + cdata.len()..];
     }
-    out.into_bytes()
+    let growth: usize = hits
+        .iter()
+        .map(|&(_, w)| REFERENCES[w].1.len() - REFERENCES[w].0.len())
+        .sum();
+    let mut end = xml.len();
+    xml.resize(end + growth, 0);
+    let mut write = xml.len();
+    for &(start, which) in hits.iter().rev() {
+        let (from, to) = REFERENCES[which];
+        let tail = start + from.len()..end;
+        write -= tail.len();
+        xml.copy_within(tail, write);
+        write -= to.len();
+        xml[write..write + to.len()].copy_from_slice(to);
+        end = start;
+    }
+    xml
 }
 
 /// RSS readers read `<description>` as HTML; a plain-text summary must
@@ -204,4 +241,18 @@ fn escape_html(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_references_replace_entities_outside_cdata_only() {
+        let xml = "<a>&amp;lt; &lt;b&gt; &amp; &#38; &quot;</a><![CDATA[&amp; &lt;]]>&gt;&";
+        assert_eq!(
+            String::from_utf8(hex_references(xml.as_bytes().to_vec())).unwrap(),
+            "<a>&#x26;lt; &#x3C;b&#x3E; &#x26; &#38; &quot;</a><![CDATA[&amp; &lt;]]>&#x3E;&"
+        );
+    }
 }

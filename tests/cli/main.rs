@@ -12,6 +12,7 @@ mod common;
 mod delivery;
 mod feeds;
 mod mail;
+mod preview;
 mod readers;
 mod rebuild;
 mod send;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Build benchmark: `pressroom build` (cold and no-op) side by side with Hugo
+# on the same synthetic articles, at several sizes, two scenarios each:
+#
+#   limit20  feeds hold the 20 newest items (pressroom [feeds] limit = 20,
+#            Hugo [services.rss] limit = 20)
+#   all      feeds hold every published item with full content
+#            (pressroom limit = 0: rss.xml + atom.xml + feed.json; Hugo
+#            limit = -1: its one RSS feed, .Content of every page)
+#
+# Both: full content, tag feeds off on pressroom's side (Hugo builds no
+# taxonomy feeds here either), warm page cache. "Cold" means no output
+# folder and no build cache (pressroom's .pressroom/, Hugo's public/ and
+# resources/); "no-op" is pressroom run again with nothing changed.
+# The runs of one scenario are interleaved (pressroom cold, pressroom
+# no-op, Hugo, then again) and the table shows medians. Wall time is
+# measured around /usr/bin/time, peak RSS is its %M.
+#
+# Usage: bash benches/build.sh [--sizes 1000,10000,100000] [--runs 5]
+#                              [--hugo-runs-big 1] [--hugo-all-max 10000]
+#                              [--work DIR] [--no-hugo]
+#
+#   --sizes          article counts (default 1000,10000,100000)
+#   --runs           runs per scenario (default 5)
+#   --hugo-runs-big  Hugo runs per scenario for sizes >= 50000 (default 1:
+#                    Hugo takes minutes there); pressroom always gets --runs
+#   --hugo-all-max   largest size at which Hugo runs the "all" scenario
+#                    (default 10000: Hugo needs about 2.6 GB at 10k and
+#                    grows linearly, so 100k would need more memory than a
+#                    24 GB machine can spare); pressroom always runs it
+#   --work           where generated sites live (default target/bench);
+#                    a site is generated once and reused while gen.rs and
+#                    the size stay the same
+#   --no-hugo        pressroom only
+#
+# Raw numbers of every run go to WORK/runs.tsv.
+set -euo pipefail
+
+sizes=1000,10000,100000
+runs=5
+hugo_runs_big=1
+hugo_all_max=10000
+work=
+use_hugo=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --sizes) sizes=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        --hugo-runs-big) hugo_runs_big=$2; shift 2 ;;
+        --hugo-all-max) hugo_all_max=$2; shift 2 ;;
+        --work) work=$2; shift 2 ;;
+        --no-hugo) use_hugo=0; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${work:-$repo/target/bench}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+
+if [ ! -x /usr/bin/time ]; then
+    echo "GNU time is needed for peak memory: apt-get install -y time" >&2
+    exit 2
+fi
+if [ "$use_hugo" = 1 ] && ! command -v hugo >/dev/null; then
+    echo "note: hugo is not installed (apt-get install -y hugo); measuring pressroom only" >&2
+    use_hugo=0
+fi
+
+echo "building pressroom (release) and the site generator…" >&2
+(cd "$repo" && cargo build --release --quiet)
+pressroom=$repo/target/release/pressroom
+rustc --edition 2021 -O "$repo/benches/gen.rs" -o "$work/gen"
+gen_hash=$(sha256sum "$repo/benches/gen.rs" | cut -c1-16)
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# measure DIR CMD… — runs CMD in DIR; prints "wall_ms peak_kb".
+measure() {
+    local dir=$1; shift
+    local t0 t1
+    t0=$(date +%s%N)
+    if ! (cd "$dir" && /usr/bin/time -f '%M' -o "$tmp/mem" "$@" >"$tmp/out" 2>&1); then
+        echo "failed in $dir: $*" >&2
+        cat "$tmp/out" >&2
+        exit 1
+    fi
+    t1=$(date +%s%N)
+    echo "$(( (t1 - t0) / 1000000 )) $(tail -n 1 "$tmp/mem")"
+}
+
+# median N… — of whole numbers; "-" when there are none.
+median() {
+    if [ $# -eq 0 ]; then echo "-"; return; fi
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+secs() { [ "$1" = "-" ] && echo "-" || awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }'; }
+mb() { [ "$1" = "-" ] && echo "-" || awk -v kb="$1" 'BEGIN { printf "%.0f", kb / 1024 }'; }
+ratio() { { [ "$1" = "-" ] || [ "$2" = "-" ]; } && echo "-" || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+printf 'size\tscenario\ttool\trun\twall_ms\tpeak_kb\n' >"$work/runs.tsv"
+rows=()
+IFS=, read -r -a size_list <<<"$sizes"
+for n in "${size_list[@]}"; do
+    site=$work/site-$n
+    if [ "$(cat "$site/.generated" 2>/dev/null)" != "$n $gen_hash" ]; then
+        echo "generating $n articles in $site…" >&2
+        rm -rf "$site"
+        "$work/gen" "$n" "$site"
+        echo "$n $gen_hash" >"$site/.generated"
+        # pressroom trusts modification times once they are 2 s old.
+        sleep 2
+    fi
+    hugo_runs=$runs
+    [ "$n" -ge 50000 ] && hugo_runs=$hugo_runs_big
+    for scenario in limit20 all; do
+        run_hugo=$use_hugo
+        [ "$scenario" = all ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
+        cp "$site/pressroom/config-$scenario.toml" "$site/pressroom/config.toml"
+        cold_ms=() cold_kb=() noop_ms=() noop_kb=() hugo_ms=() hugo_kb=()
+        rewritten=0
+        for ((r = 1; r <= runs; r++)); do
+            echo "  $n $scenario run $r/$runs" >&2
+            rm -rf "$site/pressroom/public" "$site/pressroom/.pressroom"
+            read -r ms kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
+            cold_ms+=("$ms") cold_kb+=("$kb")
+            printf '%s\t%s\tpressroom-cold\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+
+            touch "$tmp/marker"
+            sleep 0.01
+            read -r ms kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
+            noop_ms+=("$ms") noop_kb+=("$kb")
+            printf '%s\t%s\tpressroom-noop\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+            changed=$(find "$site/pressroom/public" -newer "$tmp/marker" -type f | wc -l)
+            rewritten=$((rewritten + changed))
+
+            if [ "$run_hugo" = 1 ] && [ "$r" -le "$hugo_runs" ]; then
+                rm -rf "$site/hugo/public" "$site/hugo/resources"
+                read -r ms kb < <(measure "$site/hugo" hugo --quiet --config "hugo-$scenario.toml" --cacheDir "$site/hugo/resources/cache")
+                hugo_ms+=("$ms") hugo_kb+=("$kb")
+                printf '%s\t%s\thugo\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+            fi
+        done
+        items=$(grep -c '<item>' "$site/pressroom/public/rss.xml" || true)
+        c_ms=$(median "${cold_ms[@]}") c_kb=$(median "${cold_kb[@]}")
+        o_ms=$(median "${noop_ms[@]}")
+        h_ms=$(median "${hugo_ms[@]+"${hugo_ms[@]}"}") h_kb=$(median "${hugo_kb[@]+"${hugo_kb[@]}"}")
+        h_items=-
+        if [ "${#hugo_ms[@]}" -gt 0 ]; then
+            h_items=$(grep -c '<item>' "$site/hugo/public/index.xml" || true)
+        fi
+        rows+=("$(printf '%s\t%s\t%s/%s\t%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t%s\t%s\t%s' \
+            "$n" "$scenario" "$items" "$h_items" \
+            "$(secs "$c_ms")" "$(mb "$c_kb")" "$(secs "$o_ms")" "$(awk -v a="$o_ms" -v b="$c_ms" 'BEGIN { printf "%.1f", 100 * a / b }')" \
+            "$rewritten" "$(secs "$h_ms")" "$(mb "$h_kb")" \
+            "$(ratio "$c_ms" "$h_ms")" "$(ratio "$c_kb" "$h_kb")" "${#hugo_ms[@]}")")
+    done
+done
+
+echo
+echo "pressroom $("$pressroom" --version | awk '{ print $2 }'), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores; medians of $runs runs (Hugo runs in the last column)"
+{
+    printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfiles rewritten by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
+    printf '%s\n' "${rows[@]}"
+} | column -t -s $'\t'
+echo
+echo "p = pressroom (rss.xml + atom.xml + feed.json), h = Hugo (one RSS feed); p/h < 1 means pressroom is faster / smaller."
