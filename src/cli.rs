@@ -57,13 +57,19 @@ pub enum Command {
     )]
     Preview(PreviewArgs),
     /// Mail what is newly published to every subscriber, once (run it from cron).
-    #[command(after_help = "Examples:\n  pressroom send                      # what cron runs, e.g. every 15 minutes\n  pressroom send --dry-run            # render and count, send nothing\n  pressroom send --test me@example.com\n\nThe first run on a fresh ledger records the articles already published as\nsent (use --include-existing to mail them). Unfinished issues are resumed\nfirst. Exit status: 0 all sent or nothing due, 1 a problem in the input,\n2 anything deferred, the server unusable, or another send running.\nEnvironment: PRESSROOM_SECRET (unsubscribe tokens), PRESSROOM_SMTP_URL,\nPRESSROOM_SMTP_PASSWORD.")]
+    #[command(
+        after_help = "Examples:\n  pressroom send                      # what cron runs, e.g. every 15 minutes\n  pressroom send --dry-run            # render and count, send nothing\n  pressroom send --test me@example.com\n\nThe first run on a fresh ledger records the articles already published as\nsent (use --include-existing to mail them). Unfinished issues are resumed\nfirst. Exit status: 0 all sent or nothing due, 1 a problem in the input,\n2 anything deferred, the server unusable, or another send running.\nEnvironment: PRESSROOM_SECRET (unsubscribe tokens), PRESSROOM_SMTP_URL,\nPRESSROOM_SMTP_PASSWORD."
+    )]
     Send(SendArgs),
     /// Show each newsletter issue with its delivery counts and last error.
-    #[command(after_help = "Examples:\n  pressroom status\n  pressroom status --json | jq '.[0].counts'")]
+    #[command(
+        after_help = "Examples:\n  pressroom status\n  pressroom status --json | jq '.[0].counts'"
+    )]
     Status(StatusArgs),
     /// Stop mailing an address (by address, or by the token of its unsubscribe link).
-    #[command(after_help = "Examples:\n  pressroom unsubscribe reader@example.com\n  pressroom unsubscribe --token \"$TOKEN\"   # from a web form or CGI; needs PRESSROOM_SECRET")]
+    #[command(
+        after_help = "Examples:\n  pressroom unsubscribe reader@example.com\n  pressroom unsubscribe --token \"$TOKEN\"   # from a web form or CGI; needs PRESSROOM_SECRET"
+    )]
     Unsubscribe(UnsubscribeArgs),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(

@@ -22,7 +22,9 @@ use crate::delivery::ledger::{IssueId, IssueKind, Ledger, NewIssue};
 use crate::delivery::lock::{lock_path_for, SendLock};
 use crate::delivery::smtp::{Password, SmtpSender, SmtpSettings};
 use crate::delivery::subscribers::Subscribers;
-use crate::delivery::{self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport};
+use crate::delivery::{
+    self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
+};
 use crate::email::{self, Draft, Mode, Recipient, Templates};
 
 /// Everything a run needs that does not change between issues.
@@ -55,7 +57,15 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
     }
     let ledger_path = super::ledger_path(root, &site.config);
     if args.dry_run {
-        return dry_run(&site, &templates, &recipients, &secret, &ledger_path, args, now);
+        return dry_run(
+            &site,
+            &templates,
+            &recipients,
+            &secret,
+            &ledger_path,
+            args,
+            now,
+        );
     }
 
     let settings = smtp_settings(root, &site)?;
@@ -106,8 +116,15 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
         }
     }
 
-    let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
-    let already: HashSet<String> = published.iter().filter(|id| !pending.contains(**id)).map(|id| id.to_string()).collect();
+    let pending: HashSet<String> = ledger
+        .not_yet_mailed(published.iter().copied())?
+        .into_iter()
+        .collect();
+    let already: HashSet<String> = published
+        .iter()
+        .filter(|id| !pending.contains(**id))
+        .map(|id| id.to_string())
+        .collect();
     let config = &site.config.email;
     let drafts = email::plan(&site, now, config.mode, config.digest_max, &already);
     if drafts.is_empty() && summaries.is_empty() {
@@ -115,10 +132,17 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
     }
     for draft in &drafts {
         let id = IssueId::parse(&draft.issue_id)?;
-        let content = frozen::freeze(root, &site.config, &config_text, template_sources.clone(), draft)
-            .context("cannot read the issue's articles to freeze them")?;
+        let content = frozen::freeze(
+            root,
+            &site.config,
+            &config_text,
+            template_sources.clone(),
+            draft,
+        )
+        .context("cannot read the issue's articles to freeze them")?;
         let sample = email::sample_recipient();
-        let subject = email::render(&site, &templates, draft, &sample, "https://example.com/")?.subject;
+        let subject =
+            email::render(&site, &templates, draft, &sample, "https://example.com/")?.subject;
         let article_ids: Vec<String> = draft.articles.iter().map(|a| a.id.clone()).collect();
         let new = NewIssue {
             id: &id,
@@ -130,7 +154,10 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
             subject: &subject,
             content: &content,
         };
-        let addresses = sender.recipients.values().map(|r| Ok::<_, std::io::Error>(r.email.clone()));
+        let addresses = sender
+            .recipients
+            .values()
+            .map(|r| Ok::<_, std::io::Error>(r.email.clone()));
         let created = ledger.create_issue(&new, addresses, Utc::now())?;
         let Some(count) = created else { continue };
         info!("new issue {id} \"{subject}\" for {count} subscriber(s)");
@@ -155,7 +182,9 @@ fn finish(summaries: &[IssueSummary]) -> Result<()> {
             let reason = summaries
                 .iter()
                 .find_map(|s| s.stopped.as_ref().map(ToString::to_string))
-                .unwrap_or_else(|| format!("{deferred} delivery(ies) deferred; a later run retries them"));
+                .unwrap_or_else(|| {
+                    format!("{deferred} delivery(ies) deferred; a later run retries them")
+                });
             anyhow::bail!("not finished: {remaining} delivery(ies) still to make ({reason})")
         }
     }
@@ -187,7 +216,11 @@ impl Sender {
                 Outcome::Rejected { reply, suppress } => warn!(
                     "{}: rejected{}: {reply}",
                     delivery.address,
-                    if *suppress { ", address suppressed" } else { "" }
+                    if *suppress {
+                        ", address suppressed"
+                    } else {
+                        ""
+                    }
                 ),
                 Outcome::Fatal { reason } => debug!("{}: not sent: {reason}", delivery.address),
             }
@@ -234,10 +267,22 @@ impl Sender {
             ))
         })?;
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
-        let rendered = email::render(&thawed.site, &thawed.templates, draft, recipient, &unsubscribe)
-            .map_err(|e| RenderError::Failed(Box::new(e)))?;
-        email::build_message(&thawed.site, &rendered, recipient, &self.secret, Utc::now().fixed_offset())
-            .map_err(|e| RenderError::Failed(Box::new(e)))
+        let rendered = email::render(
+            &thawed.site,
+            &thawed.templates,
+            draft,
+            recipient,
+            &unsubscribe,
+        )
+        .map_err(|e| RenderError::Failed(Box::new(e)))?;
+        email::build_message(
+            &thawed.site,
+            &rendered,
+            recipient,
+            &self.secret,
+            Utc::now().fixed_offset(),
+        )
+        .map_err(|e| RenderError::Failed(Box::new(e)))
     }
 }
 
@@ -251,21 +296,34 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<HashMap<String, Recipien
         let row = row?;
         recipients.insert(
             row.email.normalized(),
-            Recipient { email: row.email, name: row.name, fields: row.fields },
+            Recipient {
+                email: row.email,
+                name: row.name,
+                fields: row.fields,
+            },
         );
     }
     for problem in rows.problems() {
         warn!("{problem}");
     }
     if rows.problems_omitted() > 0 {
-        warn!("{} more problem row(s) in {} not shown", rows.problems_omitted(), path.display());
+        warn!(
+            "{} more problem row(s) in {} not shown",
+            rows.problems_omitted(),
+            path.display()
+        );
     }
     Ok(recipients)
 }
 
 fn smtp_settings(root: &Path, site: &Site) -> Result<std::sync::Arc<SmtpSettings>> {
-    let url = std::env::var("PRESSROOM_SMTP_URL").ok().filter(|u| !u.is_empty());
-    let password = std::env::var("PRESSROOM_SMTP_PASSWORD").ok().filter(|p| !p.is_empty()).map(Password::new);
+    let url = std::env::var("PRESSROOM_SMTP_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Password::new);
     let settings = SmtpSettings::resolve(&site.config.smtp, url.as_deref(), password, root)?;
     Ok(std::sync::Arc::new(settings))
 }
@@ -307,7 +365,10 @@ fn dry_run(
     let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
     let (already, suppressed, unfinished): (HashSet<String>, usize, u64) = if ledger_path.exists() {
         let ledger = Ledger::open(ledger_path)?;
-        let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
+        let pending: HashSet<String> = ledger
+            .not_yet_mailed(published.iter().copied())?
+            .into_iter()
+            .collect();
         let fresh = ledger.is_fresh()?;
         let already = published
             .iter()
@@ -345,7 +406,8 @@ fn dry_run(
         for recipient in recipients.values() {
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
             let email = email::render(site, templates, draft, recipient, &unsubscribe)?;
-            email::build_message(site, &email, recipient, secret, now).map_err(|e| InputError(e.to_string()))?;
+            email::build_message(site, &email, recipient, secret, now)
+                .map_err(|e| InputError(e.to_string()))?;
             subject = email.subject;
             rendered += 1;
         }
@@ -371,12 +433,16 @@ fn send_test(
     address: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<()> {
-    let email_address = email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
-    let recipient = recipients.get(&email_address.normalized()).cloned().unwrap_or(Recipient {
-        email: email_address,
-        name: None,
-        fields: Default::default(),
-    });
+    let email_address =
+        email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
+    let recipient = recipients
+        .get(&email_address.normalized())
+        .cloned()
+        .unwrap_or(Recipient {
+            email: email_address,
+            name: None,
+            fields: Default::default(),
+        });
     let config = &site.config.email;
     // The server and the signing key are today's, even for a frozen issue.
     let settings = smtp_settings(root, site)?;
@@ -385,7 +451,11 @@ fn send_test(
         None => None,
     };
     let ledger_path = super::ledger_path(root, &site.config);
-    let ledger = if ledger_path.exists() { Some(Ledger::open(&ledger_path)?) } else { None };
+    let ledger = if ledger_path.exists() {
+        Some(Ledger::open(&ledger_path)?)
+    } else {
+        None
+    };
     let unfinished = match &ledger {
         Some(ledger) => ledger.unfinished_issues()?.into_iter().next(),
         None => None,
@@ -397,7 +467,10 @@ fn send_test(
     let mut already = HashSet::new();
     if let Some(ledger) = &ledger {
         let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
-        let pending: HashSet<String> = ledger.not_yet_mailed(published.iter().copied())?.into_iter().collect();
+        let pending: HashSet<String> = ledger
+            .not_yet_mailed(published.iter().copied())?
+            .into_iter()
+            .collect();
         let fresh = ledger.is_fresh()?;
         already = published
             .iter()
@@ -408,7 +481,10 @@ fn send_test(
     let (site, templates, draft) = match &thawed {
         Some(thawed) => (&thawed.site, &thawed.templates, thawed.draft()),
         None => {
-            let Some(draft) = email::plan_preview(site, now, config.mode, config.digest_max, &already).into_iter().next()
+            let Some(draft) =
+                email::plan_preview(site, now, config.mode, config.digest_max, &already)
+                    .into_iter()
+                    .next()
             else {
                 info!("nothing is published yet: no test to send");
                 return Ok(());
@@ -419,19 +495,32 @@ fn send_test(
     let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
     let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)?;
     rendered.subject = format!("[TEST] {}", rendered.subject);
-    let mut message = email::build_message(site, &rendered, &recipient, secret, Utc::now().fixed_offset())
-        .map_err(|e| InputError(e.to_string()))?;
+    let mut message = email::build_message(
+        site,
+        &rendered,
+        &recipient,
+        secret,
+        Utc::now().fixed_offset(),
+    )
+    .map_err(|e| InputError(e.to_string()))?;
     if let Some(dkim) = &dkim {
         dkim.sign(&mut message);
     }
     let mut sender = SmtpSender::new(settings);
     match sender.send(&message) {
         Outcome::Accepted { reply } => {
-            info!("test of issue {} sent to {}: {reply}", draft.issue_id, recipient.email);
+            info!(
+                "test of issue {} sent to {}: {reply}",
+                draft.issue_id, recipient.email
+            );
             Ok(())
         }
-        Outcome::Deferred { reply } => anyhow::bail!("the server deferred the test message: {reply}"),
-        Outcome::Rejected { reply, .. } => anyhow::bail!("the server rejected the test message: {reply}"),
+        Outcome::Deferred { reply } => {
+            anyhow::bail!("the server deferred the test message: {reply}")
+        }
+        Outcome::Rejected { reply, .. } => {
+            anyhow::bail!("the server rejected the test message: {reply}")
+        }
         Outcome::Fatal { reason } => anyhow::bail!("cannot send the test message: {reason}"),
     }
 }

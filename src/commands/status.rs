@@ -31,7 +31,11 @@ struct CountsJson {
 pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
     let config = super::load_config(&global.root)?;
     let path = super::ledger_path(&global.root, &config);
-    let issues = if path.exists() { Ledger::open(&path)?.status()? } else { Vec::new() };
+    let issues = if path.exists() {
+        Ledger::open(&path)?.status()?
+    } else {
+        Vec::new()
+    };
     let rows: Vec<IssueJson> = issues
         .into_iter()
         .map(|s| IssueJson {
@@ -63,7 +67,11 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
         return Ok(());
     }
     for row in &rows {
-        let state = if row.finished_at.is_some() { "finished" } else { "unfinished" };
+        let state = if row.finished_at.is_some() {
+            "finished"
+        } else {
+            "unfinished"
+        };
         println!("{}  {}  \"{}\"  {state}", row.id, row.kind, row.subject);
         println!(
             "    sent {}  deferred {}  failed {}  pending {}",

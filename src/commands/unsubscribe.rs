@@ -18,8 +18,12 @@ pub fn run(global: &Global, args: &UnsubscribeArgs) -> Result<()> {
         (None, Some(token)) => {
             let secret = super::secret()?;
             let list_id = config.email.list_id(&config.site);
-            verify_token(token, &list_id, &secret)
-                .ok_or_else(|| InputError("the unsubscribe token is not valid (altered, or signed with another secret)".into()))?
+            verify_token(token, &list_id, &secret).ok_or_else(|| {
+                InputError(
+                    "the unsubscribe token is not valid (altered, or signed with another secret)"
+                        .into(),
+                )
+            })?
         }
         (None, None) => return Err(InputError("give an address or --token".into()).into()),
     };

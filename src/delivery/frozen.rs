@@ -109,21 +109,45 @@ pub fn freeze(
 
 /// Reads frozen content back.
 pub fn thaw(issue: &str, bytes: &[u8]) -> Result<Thawed, ThawError> {
-    let fail = |what: String| ThawError { issue: issue.to_owned(), what };
+    let fail = |what: String| ThawError {
+        issue: issue.to_owned(),
+        what,
+    };
     let frozen: Frozen = serde_json::from_slice(bytes).map_err(|e| fail(e.to_string()))?;
     if frozen.version > VERSION {
-        return Err(fail(format!("layout {} is newer than this pressroom knows", frozen.version)));
+        return Err(fail(format!(
+            "layout {} is newer than this pressroom knows",
+            frozen.version
+        )));
     }
-    let config = Config::parse("config.toml (frozen)", &frozen.config).map_err(|e| fail(e.to_string()))?;
+    let config =
+        Config::parse("config.toml (frozen)", &frozen.config).map_err(|e| fail(e.to_string()))?;
     let mut articles: Vec<Article> = Vec::with_capacity(frozen.articles.len());
     for a in &frozen.articles {
-        let article = parse_article(&config, &a.source, Path::new(&a.relative), a.text.as_bytes()).map_err(|problems| {
-            fail(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        let article = parse_article(
+            &config,
+            &a.source,
+            Path::new(&a.relative),
+            a.text.as_bytes(),
+        )
+        .map_err(|problems| {
+            fail(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         articles.push(article);
     }
-    articles.sort_by(|a, b| b.publish_date.cmp(&a.publish_date).then_with(|| a.source.cmp(&b.source)));
-    let date = DateTime::parse_from_rfc3339(&frozen.date).map_err(|e| fail(format!("date `{}`: {e}", frozen.date)))?;
+    articles.sort_by(|a, b| {
+        b.publish_date
+            .cmp(&a.publish_date)
+            .then_with(|| a.source.cmp(&b.source))
+    });
+    let date = DateTime::parse_from_rfc3339(&frozen.date)
+        .map_err(|e| fail(format!("date `{}`: {e}", frozen.date)))?;
     let templates = Templates::from_sources(frozen.templates).map_err(|e| fail(e.to_string()))?;
     let kind = match frozen.kind.as_str() {
         "digest" => Mode::Digest,
@@ -157,15 +181,26 @@ mod tests {
         let config_text = "[site]\ntitle='T'\nbase_url='https://example.com/'\nauthor='A'\n[email]\nfrom='news@example.com'\n";
         std::fs::create_dir_all(root.join("content")).unwrap();
         std::fs::write(root.join("config.toml"), config_text).unwrap();
-        std::fs::write(root.join("content/a.md"), "---\ntitle: 'Original title'\npublish_date: '2025-01-01'\n---\nOriginal body\n").unwrap();
+        std::fs::write(
+            root.join("content/a.md"),
+            "---\ntitle: 'Original title'\npublish_date: '2025-01-01'\n---\nOriginal body\n",
+        )
+        .unwrap();
         let config = Config::parse("config.toml", config_text).unwrap();
         let site = Site::load(root, config.clone()).unwrap();
         let draft = Draft::new(&site, Mode::Digest, site.articles.iter().collect()).unwrap();
-        let templates = vec![("article.txt".to_owned(), "custom {{ article.title }}".to_owned())];
+        let templates = vec![(
+            "article.txt".to_owned(),
+            "custom {{ article.title }}".to_owned(),
+        )];
         let bytes = freeze(root, &config, config_text, templates, &draft).unwrap();
 
         // The writer edits the article after the issue was created.
-        std::fs::write(root.join("content/a.md"), "---\ntitle: 'Edited'\npublish_date: '2025-01-01'\n---\nNew body\n").unwrap();
+        std::fs::write(
+            root.join("content/a.md"),
+            "---\ntitle: 'Edited'\npublish_date: '2025-01-01'\n---\nNew body\n",
+        )
+        .unwrap();
 
         let thawed = thaw(&draft.issue_id, &bytes).unwrap();
         let again = thawed.draft();
@@ -179,6 +214,10 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let err = thaw("2025-01-01-abc", b"{not json").unwrap_err();
-        assert!(err.to_string().starts_with("issue `2025-01-01-abc`: its frozen content cannot be read back"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("issue `2025-01-01-abc`: its frozen content cannot be read back"),
+            "{err}"
+        );
     }
 }
