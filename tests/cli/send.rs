@@ -523,8 +523,16 @@ fn kill_9_at_twenty_random_moments_loses_nobody_and_repeats_at_most_one_per_kill
     // it is exactly the number of extra copies. A killed run can add at
     // most one (concurrency 1: one message in flight).
     let mut kills: Vec<(u64, usize, usize, usize)> = Vec::new();
+    // The fastest rate seen so far, in messages per ms of a run's life
+    // (start-up included), guessed at one per ms before the first run.
+    // Each kill's delay is capped so that, at that rate, the runs still to
+    // come find work left: a faster sender must not finish the list before
+    // the last kill.
+    let mut rate: Option<f64> = None;
     for k in 0..KILLS {
-        let delay = 20 + rng.next() % 381;
+        let left = N.saturating_sub(sent_now()) as f64;
+        let budget = (left / (KILLS - k + 1) as f64 / rate.unwrap_or(1.0)) as u64;
+        let delay = 20 + rng.next() % budget.clamp(1, 381);
         let log = logs.path().join(format!("run-{k}.log"));
         // --include-existing on every run: a kill can land before the
         // first run committed its baseline, and on a ledger that is no
@@ -560,6 +568,9 @@ fn kill_9_at_twenty_random_moments_loses_nobody_and_repeats_at_most_one_per_kill
         let added = unrecorded.checked_sub(unrecorded_before).unwrap_or_else(|| {
             panic!("seed {seed}, kill {k}: {unrecorded} unrecorded copies, fewer than the {unrecorded_before} before: {kills:?}")
         });
+        let before = kills.last().map_or(0, |k| k.1);
+        let observed = sent.saturating_sub(before) as f64 / delay as f64;
+        rate = Some(rate.map_or(observed, |r| r.max(observed)).max(0.01));
         kills.push((delay, sent, copies, added));
         assert!(
             added <= 1,
