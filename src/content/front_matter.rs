@@ -108,7 +108,10 @@ pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<Fi
             vec![FieldError::new(
                 line,
                 None,
-                format!("invalid YAML: {}", strip_location(&e.to_string())),
+                format!(
+                    "invalid YAML: {}",
+                    strip_location(&e.to_string(), yaml_line - 1)
+                ),
             )]
         })?
     };
@@ -172,14 +175,14 @@ pub fn parse(yaml: &str, yaml_line: usize, tz: Tz) -> Result<FrontMatter, Vec<Fi
 
     if title.is_none() && !fields.seen.iter().any(|k| k == "title") {
         fields.errors.push(FieldError::new(
-            yaml_line,
+            fields.line_of("title"),
             Some("title"),
             "missing; every article needs a title",
         ));
     }
     if publish_date.is_none() && !fields.seen.iter().any(|k| k == "publish_date") {
         fields.errors.push(FieldError::new(
-            yaml_line,
+            fields.line_of("publish_date"),
             Some("publish_date"),
             format!("missing; every article needs one ({})", date::FORMS),
         ));
@@ -374,15 +377,35 @@ pub fn key_line(yaml: &str, yaml_line: usize, key: &str) -> usize {
 }
 
 /// serde_yaml ends its messages with " at line L column C"; we give the
-/// line ourselves.
-fn strip_location(message: &str) -> String {
-    match message.find(" at line ") {
+/// line ourselves. A second location inside the message (where a quoted
+/// scalar started, say) counts lines from the start of the YAML block;
+/// `offset` (the block's first file line minus one) makes it a file line.
+fn strip_location(message: &str, offset: usize) -> String {
+    let message = match message.find(" at line ") {
         Some(start) => {
             let rest = &message[start + " at line ".len()..];
             let tail = rest.find(',').map(|i| &rest[i..]).unwrap_or("");
             format!("{}{}", &message[..start], tail)
         }
         None => message.to_owned(),
+    };
+    match message.find(" at line ") {
+        Some(start) => {
+            let after = start + " at line ".len();
+            let digits = message[after..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(message.len(), |i| after + i);
+            match message[after..digits].parse::<usize>() {
+                Ok(line) => format!(
+                    "{}{}{}",
+                    &message[..after],
+                    line + offset,
+                    &message[digits..]
+                ),
+                Err(_) => message,
+            }
+        }
+        None => message,
     }
 }
 
@@ -409,8 +432,12 @@ impl Fields<'_> {
 
     fn take(&mut self, raw: &mut BTreeMap<String, Value>, key: &str) -> Option<Value> {
         let value = raw.remove(key)?;
+        // `key:` with no value (or only a `# comment`) counts as missing.
+        if value.is_null() {
+            return None;
+        }
         self.seen.push(key.to_owned());
-        (!value.is_null()).then_some(value)
+        Some(value)
     }
 
     /// A text field. Numbers are taken as text (`title: 1984`); lists,
@@ -589,6 +616,56 @@ fn kind(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression test for a bug the `front_matter` fuzz target found:
+    /// `title:` or `publish_date:` with no value (or one starting with
+    /// `#`, which YAML reads as a comment) panicked with "checked above".
+    #[test]
+    fn empty_title_or_date_is_missing_not_a_panic() {
+        for yaml in [
+            "title:\npublish_date:\n",
+            "title: #Tags & Templates\npublish_date: ~\n",
+        ] {
+            let errors = parse(yaml, 2, chrono_tz::UTC).unwrap_err();
+            let found: Vec<(usize, Option<&str>, &str)> = errors
+                .iter()
+                .map(|e| (e.line, e.key.as_deref(), e.message.as_str()))
+                .collect();
+            assert_eq!(
+                found,
+                [
+                    (2, Some("title"), "missing; every article needs a title"),
+                    (
+                        3,
+                        Some("publish_date"),
+                        "missing; every article needs one (YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339)"
+                    ),
+                ],
+                "{yaml}"
+            );
+        }
+    }
+
+    /// Regression test for a bug: serde_yaml's inner location ("while
+    /// scanning a quoted scalar at line 1") counted from the YAML block,
+    /// one line above the file line it names, so the message pointed at
+    /// the fence.
+    #[test]
+    fn inner_yaml_locations_are_file_lines() {
+        let errors = parse(
+            "title: 'unclosed\npublish_date: 2025-01-01\n",
+            2,
+            chrono_tz::UTC,
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .contains("while scanning a quoted scalar at line 2 column 8"),
+            "{errors:?}"
+        );
+    }
     use chrono_tz::UTC;
 
     fn parse_file(text: &str) -> Result<FrontMatter, Vec<FieldError>> {

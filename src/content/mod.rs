@@ -23,6 +23,12 @@ pub use slug::Slug;
 /// File extensions that hold articles.
 pub const EXTENSIONS: [&str; 3] = ["md", "markdown", "txt"];
 
+/// The largest article file read. A book-length article is about 1 MB of
+/// Markdown; anything past this is a data dump or a mistake, would make
+/// feeds no reader fetches and emails no server accepts, and would cost
+/// many times its size in memory to render.
+pub const MAX_ARTICLE_BYTES: u64 = 10 * 1024 * 1024;
+
 /// Words per minute used when `read_time` is not given.
 const WORDS_PER_MINUTE: usize = 230;
 
@@ -147,14 +153,22 @@ impl Site {
             // article keeps only what it needs (its body is a copy).
             .map_init(Vec::new, |buffer, path| {
                 let source = display_path(root, path);
-                read_into(path, buffer).map_err(|e| {
-                    vec![Problem {
+                let message = match read_into(path, buffer) {
+                    Ok(true) => None,
+                    Ok(false) => Some(format!(
+                        "the file is larger than {} MB; an article must be smaller (move data files out of the content folder)",
+                        MAX_ARTICLE_BYTES / (1024 * 1024)
+                    )),
+                    Err(e) => Some(format!("cannot read: {e}")),
+                };
+                if let Some(message) = message {
+                    return Err(vec![Problem {
                         path: source.clone(),
                         line: None,
                         key: None,
-                        message: format!("cannot read: {e}"),
-                    }]
-                })?;
+                        message,
+                    }]);
+                }
                 let relative = path.strip_prefix(&content_dir).unwrap_or(path);
                 parse_article(&config, &source, relative, buffer)
             })
@@ -184,12 +198,18 @@ impl Site {
     }
 }
 
-/// Replaces the contents of `buffer` with the file at `path`.
-fn read_into(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+/// Replaces the contents of `buffer` with the file at `path`; false (and
+/// nothing read past the limit) when it is over [`MAX_ARTICLE_BYTES`].
+fn read_into(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<bool> {
     use std::io::Read;
     buffer.clear();
-    std::fs::File::open(path)?.read_to_end(buffer)?;
-    Ok(())
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > MAX_ARTICLE_BYTES {
+        return Ok(false);
+    }
+    // The file may grow between the two calls: never read past the limit.
+    file.take(MAX_ARTICLE_BYTES + 1).read_to_end(buffer)?;
+    Ok(buffer.len() as u64 <= MAX_ARTICLE_BYTES)
 }
 
 /// Every article file under `dir`, sorted, and the problems met walking it.

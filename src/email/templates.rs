@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use minijinja::{Environment, Error, Value};
+use minijinja::{Environment, Error, UndefinedBehavior, Value};
 
 /// Built-in templates, by name.
 pub const BUILTIN: [(&str, &str); 8] = [
@@ -200,6 +200,11 @@ pub(crate) fn describe_error(e: &Error) -> String {
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    // A misspelt variable (`{{ artcle.title }}`) is an error naming the
+    // template and line, not an empty string in every subscriber's inbox.
+    // `{% if x %}` on a missing value stays allowed (it is false), so
+    // optional fields can still be tested for.
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.add_filter("underline", underline);
@@ -313,6 +318,35 @@ mod tests {
             .unwrap_err();
         assert!(
             err.starts_with("nothing.html (built-in): template not found"),
+            "{err}"
+        );
+    }
+
+    /// Regression test for a bug: undefined behaviour was minijinja's
+    /// lenient default, so a misspelt variable rendered as nothing and
+    /// `check` passed. Printing an unknown variable or field is now an
+    /// error naming the template and line; testing one with `if` is not.
+    #[test]
+    fn unknown_variables_are_errors_with_template_and_line() {
+        let t = Templates::from_sources(vec![(
+            "article.txt".into(),
+            "{{ article.title }}\n{% if article.nothing %}x{% endif %}\n{{ artcle.title }}".into(),
+        )])
+        .unwrap();
+        let ctx = minijinja::context! { article => minijinja::context! { title => "T" } };
+        let err = t.render("article.txt", &ctx).unwrap_err();
+        assert!(
+            err.starts_with("templates/article.txt:3: undefined value"),
+            "{err}"
+        );
+        let t = Templates::from_sources(vec![(
+            "article.txt".into(),
+            "{{ article.title }}\n{{ article.subtitel }}".into(),
+        )])
+        .unwrap();
+        let err = t.render("article.txt", &ctx).unwrap_err();
+        assert!(
+            err.starts_with("templates/article.txt:2: undefined value"),
             "{err}"
         );
     }
