@@ -93,11 +93,14 @@ struct LineCounter<R> {
     offset: u64,
     breaks: VecDeque<u64>,
     passed: u64,
+    /// The input has run out (a read returned nothing).
+    at_eof: bool,
 }
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.at_eof |= n == 0 && !buf.is_empty();
         for (i, b) in buf[..n].iter().enumerate() {
             if *b == b'\n' {
                 self.breaks.push_back(self.offset + i as u64);
@@ -114,11 +117,15 @@ impl<R> LineCounter<R> {
     /// count skipped blank lines into the next record.)
     fn record_line(&mut self, end: u64, breaks_inside: u64) -> u64 {
         let mut ends_with_break = false;
+        // A record the parser could only finish at the end of the input
+        // (an unclosed quote) has no terminator: a break just before its
+        // end is inside a field, already among `breaks_inside`.
+        let terminated = !(self.at_eof && end == self.offset);
         while let Some(&b) = self.breaks.front() {
             if b >= end {
                 break;
             }
-            ends_with_break = b + 1 == end;
+            ends_with_break = terminated && b + 1 == end;
             self.breaks.pop_front();
             self.passed += 1;
         }
@@ -170,6 +177,7 @@ impl<R: Read> Subscribers<R> {
                 offset: 0,
                 breaks: VecDeque::new(),
                 passed: 0,
+                at_eof: false,
             });
         let mut header = csv::StringRecord::new();
         let has_header = reader
@@ -368,6 +376,21 @@ mod tests {
             .unwrap()
             .read_all()
             .unwrap()
+    }
+
+    /// Regression test for a bug the `subscribers_csv` fuzz target found:
+    /// when the last row's quote was never closed and the file ended with
+    /// a line break, that break was counted both inside the field and as
+    /// the row's end, so the row got a line number before its own (one
+    /// less than the row above it, after a row ended by a lone CR).
+    #[test]
+    fn an_unclosed_quote_at_the_end_does_not_count_its_break_twice() {
+        let (subs, _) = read("email\nl@e.co\nt@e.com,\"\n");
+        let lines: Vec<(&str, u64)> = subs.iter().map(|s| (s.email.as_str(), s.line)).collect();
+        assert_eq!(lines, [("l@e.co", 2), ("t@e.com", 3)]);
+        let (subs, _) = read("email\nl@e.co\rt@e.com,\"\n");
+        let lines: Vec<(&str, u64)> = subs.iter().map(|s| (s.email.as_str(), s.line)).collect();
+        assert_eq!(lines, [("l@e.co", 2), ("t@e.com", 2)]);
     }
 
     #[test]

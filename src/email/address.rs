@@ -88,6 +88,13 @@ impl EmailAddress {
                 "the domain has no `.` (a typo such as `gmail` for `gmail.com`?)",
             ));
         }
+        // Tokens, the ledger and duplicate checks use the lower-case form,
+        // so it must be an address too (`İ` lower-cases to `i` and a
+        // combining dot, which no address may hold).
+        let lower = value.to_lowercase();
+        if lower != value && EmailAddress::parse(&lower).is_err() {
+            return Err(fail("its lower-case form is not an address"));
+        }
         Ok(EmailAddress(value.to_owned()))
     }
 
@@ -163,6 +170,24 @@ mod tests {
         assert_eq!(a.normalized(), "reader@example.com");
         assert_eq!(a.local_part(), "Reader");
         assert_eq!(a.domain(), "Example.COM");
+    }
+
+    /// Regression test for a bug the `unsubscribe_token` fuzz target
+    /// found: `İ@a.com` was accepted, but its lower-case form (the one a
+    /// token carries) is not an address, so its unsubscribe link never
+    /// verified.
+    #[test]
+    fn an_address_whose_lower_case_is_not_one_is_refused() {
+        let err = EmailAddress::parse("İ@a.com").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`İ@a.com` is not an email address: its lower-case form is not an address"
+        );
+        let a = EmailAddress::parse("ÉMILE@Bücher.DE").unwrap();
+        assert_eq!(
+            EmailAddress::parse(&a.normalized()).unwrap().as_str(),
+            "émile@bücher.de"
+        );
     }
 
     #[test]
