@@ -25,7 +25,7 @@ use crate::delivery::subscribers::Subscribers;
 use crate::delivery::{
     self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
 };
-use crate::email::{self, Draft, Mode, Recipient, Templates};
+use crate::email::{self, Mode, Recipient, Templates};
 
 /// Everything a run needs that does not change between issues.
 struct Sender {
@@ -226,11 +226,27 @@ impl Sender {
             }
         });
         let settings = self.settings.clone();
+        // The issue is rendered once per recipient shape; each message is
+        // that output with the reader's values filled in.
+        // An article that cannot be prepared fails the first delivery's
+        // rendering, as a per-recipient render would.
+        let mut personalizer = email::Personalizer::new(&thawed.site, &thawed.templates, &draft)
+            .map_err(|e| e.to_string());
         let summary = run.deliver(
             id,
-            |delivery| self.render(thawed, &draft, delivery),
+            |delivery| match &mut personalizer {
+                Ok(personalizer) => self.render(thawed, personalizer, delivery),
+                Err(e) => Err(RenderError::Failed(e.clone().into())),
+            },
             move || SmtpSender::new(settings.clone()),
         )?;
+        if let Ok(personalizer) = &personalizer {
+            let stats = personalizer.stats();
+            debug!(
+                "issue {id}: {} message(s) filled in from {} shared rendering(s), {} rendered in full",
+                stats.spliced, stats.shapes, stats.full
+            );
+        }
         let handed = run.handed_over();
         drop(run);
         bar.finish_and_clear();
@@ -257,7 +273,7 @@ impl Sender {
     fn render(
         &self,
         thawed: &Thawed,
-        draft: &Draft<'_>,
+        personalizer: &mut email::Personalizer<'_>,
         delivery: &delivery::Delivery,
     ) -> Result<lettre::Message, RenderError> {
         let recipient = self.recipients.get(&delivery.recipient).ok_or_else(|| {
@@ -267,14 +283,9 @@ impl Sender {
             ))
         })?;
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
-        let rendered = email::render(
-            &thawed.site,
-            &thawed.templates,
-            draft,
-            recipient,
-            &unsubscribe,
-        )
-        .map_err(|e| RenderError::Failed(Box::new(e)))?;
+        let rendered = personalizer
+            .render(recipient, &unsubscribe)
+            .map_err(|e| RenderError::Failed(Box::new(e)))?;
         email::build_message(
             &thawed.site,
             &rendered,
@@ -403,9 +414,10 @@ fn dry_run(
     for draft in &drafts {
         let mut rendered = 0;
         let mut subject = String::new();
+        let mut personalizer = email::Personalizer::new(site, templates, draft)?;
         for recipient in recipients.values() {
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
-            let email = email::render(site, templates, draft, recipient, &unsubscribe)?;
+            let email = personalizer.render(recipient, &unsubscribe)?;
             email::build_message(site, &email, recipient, secret, now)
                 .map_err(|e| InputError(e.to_string()))?;
             subject = email.subject;

@@ -129,19 +129,14 @@ struct IssueCtx<'a> {
 
 /// Everything [`build`] needs besides the site.
 pub(crate) struct Inputs<'a> {
-    pub articles: &'a [&'a Article],
+    /// The articles as [`article_value`] made them, newest first.
+    pub articles: &'a [Value],
     pub kind: Mode,
     pub content: Content,
     pub recipient: &'a Recipient,
     pub unsubscribe_url: &'a str,
     pub issue_id: &'a str,
     pub issue_date: DateTime<FixedOffset>,
-}
-
-/// The context of one email, and the URLs each article brought into it.
-pub(crate) struct Built {
-    pub value: Value,
-    pub article_urls: Vec<BTreeSet<String>>,
 }
 
 /// One article as the templates see it (the plain-text body included),
@@ -226,21 +221,11 @@ pub(crate) fn article_value(
     Ok((Value::from_serialize(&ctx), urls))
 }
 
-/// The whole context of one email.
-pub(crate) fn build(
-    site: &Site,
-    inputs: &Inputs<'_>,
-    campaign: Option<&Campaign<'_>>,
-) -> Result<Built, String> {
+/// The whole context of one email. Cheap: the articles come prepared.
+pub(crate) fn build(site: &Site, inputs: &Inputs<'_>, campaign: Option<&Campaign<'_>>) -> Value {
     let config = &site.config;
     let tag = |url: &str| campaign.map_or_else(|| url.to_owned(), |c| c.tag(url));
-    let (articles, article_urls): (Vec<Value>, Vec<BTreeSet<String>>) = inputs
-        .articles
-        .iter()
-        .map(|a| article_value(site, a, campaign))
-        .collect::<Result<Vec<_>, String>>()?
-        .into_iter()
-        .unzip();
+    let articles = inputs.articles.to_vec();
     let first = articles.first().cloned().unwrap_or_default();
     let site_ctx = SiteCtx {
         title: crate::text::single_line(&config.site.title),
@@ -278,7 +263,7 @@ pub(crate) fn build(
         date: human_date(inputs.issue_date, config.site.timezone),
         date_iso: inputs.issue_date.to_rfc3339(),
     };
-    let value = minijinja::context! {
+    minijinja::context! {
         site => Value::from_serialize(&site_ctx),
         articles => articles,
         article => first,
@@ -287,11 +272,7 @@ pub(crate) fn build(
         recipient => Value::from_serialize(&recipient),
         unsubscribe_url => inputs.unsubscribe_url,
         issue => Value::from_serialize(&issue),
-    };
-    Ok(Built {
-        value,
-        article_urls,
-    })
+    }
 }
 
 /// `9 March 2025`, in the site's time zone.

@@ -12,16 +12,19 @@ pub mod context;
 pub mod links;
 pub mod lint;
 pub mod message;
+pub mod personalize;
 pub mod plan;
 pub mod templates;
 pub mod token;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 pub use address::{AddressError, EmailAddress};
 pub use config::{Content, ContentSetting, EmailConfig, Mode, Utm};
 pub use lint::{lint, Finding, Severity};
 pub use message::{build_message, message_id, unsubscribe_url, MessageError};
+pub use personalize::Personalizer;
 pub use plan::{plan, plan_preview, Draft};
 pub use templates::{TemplateError, Templates};
 pub use token::verify_token;
@@ -73,8 +76,9 @@ pub struct RenderedEmail {
     /// The unsubscribe link the email was rendered with.
     pub unsubscribe_url: String,
     /// For each article, the URLs (href/src) its own content brought in,
-    /// so findings can name the article.
-    article_urls: Vec<BTreeSet<String>>,
+    /// so findings can name the article (shared by every recipient's
+    /// copy).
+    article_urls: Arc<Vec<BTreeSet<String>>>,
 }
 
 impl RenderedEmail {
@@ -83,7 +87,7 @@ impl RenderedEmail {
         let url = unescape_amp(url.trim());
         self.articles
             .iter()
-            .zip(&self.article_urls)
+            .zip(self.article_urls.iter())
             .find(|(_, urls)| urls.contains(&url))
             .map(|(a, _)| format!("\"{}\" ({})", a.title, a.source))
     }
@@ -110,6 +114,9 @@ pub enum RenderError {
 /// Renders one draft for one recipient. `unsubscribe_url` is the
 /// recipient's signed link (see [`unsubscribe_url`]). Article text is
 /// data: nothing in an article is ever evaluated as a template.
+///
+/// To render one draft for many recipients, use [`Personalizer`]: it
+/// gives the same bytes and does the expensive work once.
 pub fn render(
     site: &Site,
     templates: &Templates,
@@ -117,58 +124,41 @@ pub fn render(
     recipient: &Recipient,
     unsubscribe_url: &str,
 ) -> Result<RenderedEmail, RenderError> {
-    if draft.articles.is_empty() {
-        return Err(RenderError::Empty);
-    }
-    let config = &site.config.email;
-    let content = config.content.resolve(draft.kind);
-    let host = site.config.site.base_url.host_str().unwrap_or_default();
-    let campaign = config.utm.as_ref().map(|utm| Campaign {
-        host,
-        utm,
-        campaign: utm.campaign.as_deref().unwrap_or(&draft.issue_id),
-    });
-    let inputs = context::Inputs {
-        articles: &draft.articles,
-        kind: draft.kind,
-        content,
+    let articles = Articles::new(site, draft)?;
+    render_with(
+        site,
+        templates,
+        draft,
+        &articles,
         recipient,
         unsubscribe_url,
-        issue_id: &draft.issue_id,
-        issue_date: draft.date,
-    };
-    let built = context::build(site, &inputs, campaign.as_ref()).map_err(RenderError::Article)?;
-    let (stem, subject_key, subject_source) = match draft.kind {
-        Mode::Digest => ("digest", "email.subject_digest", &config.subject_digest),
-        Mode::PerArticle => ("article", "email.subject_single", &config.subject_single),
-    };
-    let subject = templates
-        .render_str(subject_key, subject_source, &built.value)
-        .map_err(RenderError::Template)?;
-    let mut subject = crate::text::single_line(&subject);
-    if subject.is_empty() {
-        subject = crate::text::single_line(&draft.articles[0].title);
-    }
+    )
+}
 
-    let html_name = format!("{stem}.html");
-    let html = templates
-        .render(&html_name, &built.value)
-        .map_err(RenderError::Template)?;
-    let html = inline_css(&html).map_err(|message| RenderError::Css {
-        name: html_name,
-        message,
-    })?;
-    let text = templates
-        .render(&format!("{stem}.txt"), &built.value)
-        .map_err(RenderError::Template)?;
-    let mut text = context::tidy_text(&text);
-    text.push('\n');
+/// The articles of one draft as templates see them (converted to HTML and
+/// plain text once, whoever the email is for).
+pub(crate) struct Articles {
+    values: Vec<minijinja::Value>,
+    /// Per article, the URLs its content brought in (`&amp;` decoded).
+    urls: Arc<Vec<BTreeSet<String>>>,
+    refs: Vec<ArticleRef>,
+}
 
-    Ok(RenderedEmail {
-        subject,
-        html,
-        text,
-        articles: draft
+impl Articles {
+    pub(crate) fn new(site: &Site, draft: &Draft<'_>) -> Result<Articles, RenderError> {
+        if draft.articles.is_empty() {
+            return Err(RenderError::Empty);
+        }
+        let campaign = campaign(site, draft);
+        let (values, urls): (Vec<_>, Vec<BTreeSet<String>>) = draft
+            .articles
+            .iter()
+            .map(|a| context::article_value(site, a, campaign.as_ref()))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(RenderError::Article)?
+            .into_iter()
+            .unzip();
+        let refs = draft
             .articles
             .iter()
             .map(|a| ArticleRef {
@@ -176,15 +166,152 @@ pub fn render(
                 title: crate::text::single_line(&a.title),
                 source: a.source.clone(),
             })
-            .collect(),
-        issue_id: draft.issue_id.clone(),
-        unsubscribe_url: unsubscribe_url.to_owned(),
-        article_urls: built
-            .article_urls
+            .collect();
+        let urls = urls
             .into_iter()
             .map(|urls| urls.iter().map(|u| unescape_amp(u)).collect())
-            .collect(),
+            .collect();
+        Ok(Articles {
+            values,
+            urls: Arc::new(urls),
+            refs,
+        })
+    }
+}
+
+fn campaign<'a>(site: &'a Site, draft: &'a Draft<'_>) -> Option<Campaign<'a>> {
+    let config = &site.config.email;
+    let host = site.config.site.base_url.host_str().unwrap_or_default();
+    config.utm.as_ref().map(|utm| Campaign {
+        host,
+        utm,
+        campaign: utm.campaign.as_deref().unwrap_or(&draft.issue_id),
     })
+}
+
+/// What the templates produced for one recipient, before the subject is
+/// folded, the CSS inlined and the text tidied.
+pub(crate) struct RawParts {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Runs the three templates (subject, HTML, text) for one recipient.
+pub(crate) fn render_raw(
+    site: &Site,
+    templates: &Templates,
+    draft: &Draft<'_>,
+    articles: &Articles,
+    recipient: &Recipient,
+    unsubscribe_url: &str,
+) -> Result<RawParts, RenderError> {
+    let config = &site.config.email;
+    let content = config.content.resolve(draft.kind);
+    let campaign = campaign(site, draft);
+    let inputs = context::Inputs {
+        articles: &articles.values,
+        kind: draft.kind,
+        content,
+        recipient,
+        unsubscribe_url,
+        issue_id: &draft.issue_id,
+        issue_date: draft.date,
+    };
+    let ctx = context::build(site, &inputs, campaign.as_ref());
+    let (stem, subject_key, subject_source) = match draft.kind {
+        Mode::Digest => ("digest", "email.subject_digest", &config.subject_digest),
+        Mode::PerArticle => ("article", "email.subject_single", &config.subject_single),
+    };
+    let subject = templates
+        .render_str(subject_key, subject_source, &ctx)
+        .map_err(RenderError::Template)?;
+    let html = templates
+        .render(&format!("{stem}.html"), &ctx)
+        .map_err(RenderError::Template)?;
+    let text = templates
+        .render(&format!("{stem}.txt"), &ctx)
+        .map_err(RenderError::Template)?;
+    Ok(RawParts {
+        subject,
+        html,
+        text,
+    })
+}
+
+/// The HTML template's name, for errors about it.
+pub(crate) fn html_name(draft: &Draft<'_>) -> &'static str {
+    match draft.kind {
+        Mode::Digest => "digest.html",
+        Mode::PerArticle => "article.html",
+    }
+}
+
+/// The subject line from the subject template's output: one line, the
+/// first article's title when the template gave nothing.
+pub(crate) fn finish_subject(raw: &str, draft: &Draft<'_>) -> String {
+    let subject = crate::text::single_line(raw);
+    if subject.is_empty() {
+        draft
+            .articles
+            .first()
+            .map(|a| crate::text::single_line(&a.title))
+            .unwrap_or_default()
+    } else {
+        subject
+    }
+}
+
+/// The text part from the text template's output: tidied, one final
+/// newline.
+pub(crate) fn finish_text(raw: &str) -> String {
+    let mut text = context::tidy_text(raw);
+    text.push('\n');
+    text
+}
+
+/// [`render`] with the draft's articles already prepared.
+pub(crate) fn render_with(
+    site: &Site,
+    templates: &Templates,
+    draft: &Draft<'_>,
+    articles: &Articles,
+    recipient: &Recipient,
+    unsubscribe_url: &str,
+) -> Result<RenderedEmail, RenderError> {
+    let raw = render_raw(site, templates, draft, articles, recipient, unsubscribe_url)?;
+    let html = inline_css(&raw.html).map_err(|message| RenderError::Css {
+        name: html_name(draft).to_owned(),
+        message,
+    })?;
+    Ok(assemble(
+        draft,
+        articles,
+        finish_subject(&raw.subject, draft),
+        html,
+        finish_text(&raw.text),
+        unsubscribe_url,
+    ))
+}
+
+/// A [`RenderedEmail`] from its finished parts.
+pub(crate) fn assemble(
+    draft: &Draft<'_>,
+    articles: &Articles,
+    subject: String,
+    html: String,
+    text: String,
+    unsubscribe_url: &str,
+) -> RenderedEmail {
+    RenderedEmail {
+        subject,
+        html,
+        text,
+        articles: articles.refs.clone(),
+        issue_id: draft.issue_id.clone(),
+        unsubscribe_url: unsubscribe_url.to_owned(),
+        article_urls: Arc::clone(&articles.urls),
+    }
 }
 
 /// Moves ordinary CSS rules into `style` attributes; `@media` blocks stay
