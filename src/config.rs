@@ -36,6 +36,7 @@ pub struct SiteConfig {
     pub description: String,
     /// Absolute URL the site is served from; every link is made absolute
     /// against it.
+    #[serde(deserialize_with = "absolute_url")]
     pub base_url: Url,
     /// Default author for articles that do not name one.
     pub author: String,
@@ -43,7 +44,7 @@ pub struct SiteConfig {
     #[serde(default = "default_language")]
     pub language: String,
     /// IANA time zone for dates written without an offset.
-    #[serde(default = "default_timezone")]
+    #[serde(default = "default_timezone", deserialize_with = "time_zone")]
     pub timezone: Tz,
     /// Rights statement (RSS `<copyright>`, Atom `<rights>`).
     #[serde(default)]
@@ -112,6 +113,24 @@ fn default_language() -> String {
 fn default_timezone() -> Tz {
     Tz::UTC
 }
+/// A URL with a scheme, or a message that shows how one looks.
+pub fn absolute_url<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Url::parse(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an absolute URL ({e}); write it in full, like https://example.org/"
+        ))
+    })
+}
+
+fn time_zone<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not an IANA time zone name (such as Europe/Berlin, America/New_York or UTC)"
+        ))
+    })
+}
 fn default_permalink() -> String {
     "/{slug}/".into()
 }
@@ -134,9 +153,11 @@ impl Config {
     /// messages.
     pub fn parse(name: &str, text: &str) -> Result<Config, ConfigError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError {
-            problems: vec![toml_problem(name, text, &e)],
-        })?;
+        let deserializer = toml::Deserializer::new(text);
+        let mut config: Config =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError {
+                problems: vec![toml_problem(name, text, &e)],
+            })?;
         let problems = config.validate(name, text);
         if problems.is_empty() {
             Ok(config)
@@ -259,13 +280,39 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-fn toml_problem(name: &str, text: &str, e: &toml::de::Error) -> String {
-    let line = e
+/// `name:line: key: message` for a TOML syntax or type error, the key
+/// being the dotted path serde was reading (`site.timezone`). A missing
+/// key is named in full and placed on its table's line.
+fn toml_problem(name: &str, text: &str, e: &serde_path_to_error::Error<toml::de::Error>) -> String {
+    let inner = e.inner();
+    let line = inner
         .span()
         .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
         .unwrap_or(1);
-    let message = e.message().trim().to_owned();
-    format!("{name}:{line}: {message}")
+    let message = inner.message().trim();
+    let path = e.path().to_string();
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'));
+    match (missing, path.as_str()) {
+        (Some(field), ".") => format!("{name}:{line}: {field}: required but missing"),
+        (Some(field), table) => format!(
+            "{name}:{line}: {table}.{field}: required but missing; add `{field} = …` under [{table}]"
+        ),
+        (None, ".") => format!("{name}:{line}: {message}"),
+        (None, key) => {
+            // serde says "unknown field `x`, expected one of …"; the path
+            // already names x, and TOML calls it a key.
+            let message = match message.strip_prefix("unknown field `") {
+                Some(rest) => match rest.split_once("`, ") {
+                    Some((_, expected)) => format!("unknown key, {expected}"),
+                    None => "unknown key".to_owned(),
+                },
+                None => message.to_owned(),
+            };
+            format!("{name}:{line}: {key}: {message}")
+        }
+    }
 }
 
 fn unknown_placeholder(pattern: &str) -> Option<String> {
@@ -315,17 +362,43 @@ timezone = "Europe/Berlin"
         let text = format!("{MINIMAL}colour = \"red\"\n");
         let err = Config::parse("config.toml", &text).unwrap_err().to_string();
         assert!(
-            err.starts_with("config.toml:7: unknown field `colour`"),
+            err.starts_with("config.toml:7: site.colour: unknown key, expected one of `title`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_missing_key_is_named_in_full_on_its_table_line() {
+        let text = MINIMAL.replace("author = \"Mara\"\n", "");
+        let err = Config::parse("config.toml", &text).unwrap_err().to_string();
+        let table = text.lines().position(|l| l == "[site]").unwrap() + 1;
+        assert_eq!(
+            err,
+            format!("config.toml:{table}: site.author: required but missing; add `author = …` under [site]")
+        );
+    }
+
+    #[test]
+    fn a_relative_base_url_says_how_a_url_looks() {
+        let text = MINIMAL.replace("https://example.com/blog", "example.com/blog");
+        let err = Config::parse("config.toml", &text).unwrap_err().to_string();
+        assert!(
+            err.contains("site.base_url: `example.com/blog` is not an absolute URL"),
+            "{err}"
+        );
+        assert!(err.contains("like https://example.org/"), "{err}");
     }
 
     #[test]
     fn unknown_time_zone_is_an_error() {
         let text = MINIMAL.replace("Europe/Berlin", "Mars/Olympus");
         let err = Config::parse("config.toml", &text).unwrap_err().to_string();
-        assert!(err.starts_with("config.toml:6:"), "{err}");
-        assert!(err.contains("Mars/Olympus"), "{err}");
+        assert!(
+            err.starts_with(
+                "config.toml:6: site.timezone: `Mars/Olympus` is not an IANA time zone"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -316,7 +316,7 @@ mod tests {
 
         let text = format!("{SITE}[email]\nfromm = 'x@example.com'\n");
         let err = Config::parse("config.toml", &text).unwrap_err().to_string();
-        assert!(err.contains("unknown field `fromm`"), "{err}");
+        assert!(err.contains("email.fromm: unknown key"), "{err}");
 
         let text = format!(
             "{SITE}[email]\nfrom = 'a@example.com'\nunsubscribe_url = 'http://example.com/u'\ndigest_max = 0\nsubject_single = '{{{{ article.title'\n"

@@ -151,7 +151,7 @@ fn an_unknown_config_key_is_named_with_its_line() {
         run.assert_code(1);
         assert!(
             run.stderr
-                .contains(&format!("config.toml:{line}: unknown field `colour`")),
+                .contains(&format!("config.toml:{line}: site.colour: unknown key")),
             "expected config.toml:{line} to be named\n{run}"
         );
     }
