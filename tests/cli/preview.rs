@@ -1178,6 +1178,57 @@ fn cr_lf_in_a_title_or_author_never_starts_a_header() {
     }
 }
 
+/// C0 controls and noncharacters in the title, author and body reach no
+/// email: Python's parser finds no defect, no header holds a control
+/// character, and the parts keep the readable text.
+#[test]
+fn control_characters_reach_no_email() {
+    let site = TestSite::fixture("injection");
+    site.write(
+        "content/controls.md",
+        "---\ntitle: \"Bell\\x07 and \\x1b[31m Title\\uFFFE\"\nauthor: \"Null\\x01 Author\"\npublish_date: '2025-06-01 09:00'\ncta: \"Reply\\x08 now\"\n---\n\nQuokka \u{1}\u{b}\u{c}\u{1b}\u{fffe} raw.\n",
+    );
+    let emails = preview(&site, "controls", &["--mode", "per-article"]).emails;
+    let controls = |text: &str| -> Vec<u32> {
+        text.chars()
+            .filter(|&c| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{fffe}')
+            .map(|c| c as u32)
+            .collect()
+    };
+    let mut saw = 0;
+    for email in &emails {
+        assert!(
+            email.eml.defects.is_empty(),
+            "{}: {:?}",
+            email.stem,
+            email.eml.defects
+        );
+        for (name, values) in &email.eml.headers {
+            for value in values {
+                assert!(
+                    controls(value).is_empty(),
+                    "{}: {name}: {value:?}",
+                    email.stem
+                );
+            }
+        }
+        for (part, text) in [("html", &email.html), ("txt", &email.txt)] {
+            assert!(
+                controls(text).is_empty(),
+                "{}.{part}: {:?}",
+                email.stem,
+                controls(text)
+            );
+        }
+        if email.txt.contains("Quokka") {
+            saw += 1;
+            assert!(email.eml.one("Subject").contains("Title"), "{}", email.stem);
+            assert!(email.txt.contains("Null Author"), "{}", email.txt);
+        }
+    }
+    assert_eq!(saw, 1, "the controls article has its own email");
+}
+
 #[test]
 fn markup_in_a_title_is_escaped_in_the_html_part() {
     let site = TestSite::fixture("injection");

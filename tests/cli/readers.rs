@@ -123,3 +123,97 @@ fn xmllint_accepts_every_xml_file() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Characters XML 1.0 forbids (C0 controls but tab and line breaks,
+/// U+FFFE, U+FFFF) written into every field an article has — title,
+/// description, author, tags, CTA and the Markdown body, raw and as YAML
+/// escapes — never reach a feed: xmllint accepts every XML file,
+/// feedparser reads them without a well-formedness complaint, and the
+/// readable text around them survives.
+#[test]
+fn characters_xml_forbids_never_reach_a_feed() {
+    let xmllint = require_tool("xmllint", "libxml2-utils");
+    let site = TestSite::fixture("escaping");
+    let bad = "\u{1}\u{8}\u{b}\u{c}\u{1b}\u{1f}\u{fffe}\u{ffff}";
+    let article = format!(
+        "---\n\
+         title: \"Bell\\x07 and \\x01 Title\\uFFFE\"\n\
+         description: \"Escape \\x1b[31m red and \\x0c feed\"\n\
+         author: \"Null\\x01 Author\"\n\
+         publish_date: '2025-06-01 09:00'\n\
+         tags: [\"ctrl\\x02tag\"]\n\
+         cta: \"Reply\\x08 now\"\n\
+         ---\n\n\
+         Body raw {bad} controls.\n\n\
+         - list {bad} item\n\n\
+         ```\ncode {bad} block\n```\n\n\
+         [link {bad} text](https://example.org/{bad}path)\n"
+    );
+    site.write("content/controls.md", article);
+    site.build();
+
+    let files = site.public_files(".xml");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("tags/ctrl")),
+        "the control-character tag has its own feeds: {files:?}"
+    );
+    let output = Command::new(xmllint)
+        .arg("--noout")
+        .args(&files)
+        .output()
+        .expect("run xmllint");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "xmllint --noout: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let mut problems = Vec::new();
+    for file in files.iter().chain([&site.path("public/feed.json")]) {
+        let text = std::fs::read_to_string(file).expect("a UTF-8 feed");
+        for c in bad.chars() {
+            if text.contains(c) {
+                problems.push(format!("{}: holds U+{:04X}", file.display(), c as u32));
+            }
+        }
+        let tag_feed_without_it = file.components().any(|c| c.as_os_str() == "tags")
+            && !file.to_string_lossy().contains("ctrl");
+        for kept in ["and  Title", "Body raw", "list", "code", "Null Author"] {
+            if !tag_feed_without_it
+                && !text.contains(kept)
+                && !text.contains(&kept.replace("  ", " "))
+            {
+                problems.push(format!("{}: lost {kept:?}", file.display()));
+            }
+        }
+    }
+    let script = Path::new(crate::common::REPO).join("tests/tools/feeds_to_json.py");
+    let main = [site.path("public/rss.xml"), site.path("public/atom.xml")];
+    let stdout = run_tool(
+        Command::new(python_with_feedparser())
+            .arg(script)
+            .args(&main),
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    for (name, feed) in parsed["feeds"].as_object().expect("feeds") {
+        if feed["bozo"] != serde_json::Value::Bool(false) {
+            problems.push(format!("{name}: bozo {}", feed["bozo_exception"]));
+        }
+        let titles: Vec<&str> = feed["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["title"].as_str())
+            .collect();
+        if !titles
+            .iter()
+            .any(|t| t.starts_with("Bell") && t.contains("Title"))
+        {
+            problems.push(format!("{name}: no readable title among {titles:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
