@@ -10,16 +10,22 @@
 //! way to open [`Transport`]s, and goes through every due delivery.
 //!
 //! Guarantee: a delivery is marked sent in its own committed transaction
-//! as soon as its result reaches the worker, so a crash (or `kill -9`) can
-//! repeat only messages the server accepted in the last moments, at most
-//! one per connection (`concurrency`), never lose one. Everything else —
+//! as soon as its result reaches the coordinator, and a connection sends
+//! the body of its next message (what makes the server accept it) only
+//! after that commit, so a crash (or `kill -9`) can repeat only messages
+//! the server accepted in the last moments, at most one per connection
+//! (`concurrency`), never lose one. The next message's envelope (MAIL,
+//! RCPT, DATA) goes out while the commit runs. Everything else —
 //! 4xx, timeouts, dropped connections — is retried by later runs with
 //! exponential backoff until `max_attempts`.
 //!
 //! Threads: `concurrency` worker threads each own one transport (one SMTP
 //! connection, reused); the calling thread renders, signs, paces
 //! (messages per second, hourly and daily caps counted from the ledger)
-//! and does every ledger write, so SQLite sees a single writer.
+//! and does every ledger write, so SQLite sees a single writer. It renders
+//! the next message while the workers send, and hands it over while the
+//! previous result is still being recorded: each worker holds at most two
+//! messages, one waiting for its record, one on the wire up to DATA.
 
 pub mod config;
 pub mod dkim;
@@ -30,6 +36,7 @@ pub mod roster;
 pub mod smtp;
 pub mod subscribers;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,7 +54,17 @@ pub use self::smtp::Outcome;
 /// they need thousands of precise outcomes per second. Integration tests
 /// use real servers.
 pub trait Transport: Send {
-    fn send(&mut self, message: &Message) -> Outcome;
+    /// Sends `message`. `ready` is called once the server has taken the
+    /// envelope, right before the body (the step after which the server
+    /// may accept): it waits until this connection's previous message is
+    /// recorded in the ledger, and says false when the run is gone, in
+    /// which case the body must not be sent.
+    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
+
+    /// Sends `message` now.
+    fn send(&mut self, message: &Message) -> Outcome {
+        self.send_when(message, &mut || true)
+    }
 }
 
 /// When to retry a deferred delivery, and when to give up.
@@ -294,6 +311,10 @@ struct Job {
     message: Message,
 }
 
+/// A worker's result, with the signal the coordinator gives once it is
+/// recorded (the worker's next body waits for it).
+type Done = (Delivery, Outcome, mpsc::SyncSender<()>);
+
 /// Counters while delivering one issue.
 #[derive(Default)]
 struct Tally {
@@ -372,24 +393,45 @@ impl<'a> Run<'a> {
         let mut tally = Tally::default();
         let mut stopped = None;
 
+        // Set by a worker whose transport reports Fatal: the messages
+        // already handed over are then not tried (the run stops).
+        let fatal_seen = AtomicBool::new(false);
         let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
             let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
             let job_rx = Arc::new(Mutex::new(job_rx));
-            let (result_tx, result_rx) = mpsc::channel::<(Delivery, Outcome)>();
+            let (result_tx, result_rx) = mpsc::channel::<Done>();
+            let fatal_seen = &fatal_seen;
             for _ in 0..workers {
                 let mut transport = connect();
                 let job_rx = Arc::clone(&job_rx);
                 let result_tx = result_tx.clone();
+                // Signalled when this worker's last result is recorded
+                // (results are recorded in order, so all earlier ones are).
+                let mut recorded: Option<mpsc::Receiver<()>> = None;
                 scope.spawn(move || loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
+                    if fatal_seen.load(Ordering::SeqCst) {
+                        let outcome = Outcome::Fatal {
+                            reason: "not tried: the run is stopping".to_owned(),
+                        };
+                        let (done_tx, _) = mpsc::sync_channel(1);
+                        if result_tx.send((job.delivery, outcome, done_tx)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    let mut ready = || match recorded.take() {
+                        Some(rx) => rx.recv().is_ok(),
+                        None => true,
+                    };
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send(&job.message)
+                        transport.send_when(&job.message, &mut ready)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -400,7 +442,12 @@ impl<'a> Run<'a> {
                             true,
                         ),
                     };
-                    if result_tx.send((job.delivery, outcome)).is_err() || retire {
+                    if matches!(outcome, Outcome::Fatal { .. }) {
+                        fatal_seen.store(true, Ordering::SeqCst);
+                    }
+                    let (done_tx, done_rx) = mpsc::sync_channel(1);
+                    recorded = Some(done_rx);
+                    if result_tx.send((job.delivery, outcome, done_tx)).is_err() || retire {
                         return;
                     }
                 });
@@ -415,16 +462,9 @@ impl<'a> Run<'a> {
                 let Some(last) = page.last() else { break };
                 after = Some(last.recipient.clone());
                 for delivery in page {
-                    // Record whatever finished meanwhile, and keep at most
-                    // one message per worker in flight.
-                    while let Ok(result) = result_rx.try_recv() {
-                        self.record(issue, &mut tally, result)?;
-                    }
-                    while tally.in_flight >= workers {
-                        match result_rx.recv() {
-                            Ok(result) => self.record(issue, &mut tally, result)?,
-                            Err(_) => break,
-                        }
+                    // Record whatever finished meanwhile.
+                    if let Ok(result) = result_rx.try_recv() {
+                        self.record(issue, &mut tally, result, &result_rx)?;
                     }
                     if let Some(reason) = &tally.fatal {
                         stopped = Some(Stop::Fatal(reason.clone()));
@@ -480,6 +520,21 @@ impl<'a> Run<'a> {
                     if let Some(signer) = self.dkim {
                         signer.sign(&mut message);
                     }
+                    // The message is ready while the workers are busy; now
+                    // keep at most two messages per worker in flight: one
+                    // being recorded, one being sent (whose body waits for
+                    // that record, so a crash repeats at most one message
+                    // per connection).
+                    while tally.in_flight >= 2 * workers {
+                        match result_rx.recv() {
+                            Ok(result) => self.record(issue, &mut tally, result, &result_rx)?,
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(reason) = &tally.fatal {
+                        stopped = Some(Stop::Fatal(reason.clone()));
+                        break 'pages;
+                    }
                     // Pace: wait for a token, recording results meanwhile.
                     while let Some(bucket) = self.bucket.as_mut() {
                         let wait = bucket.wait_needed();
@@ -488,7 +543,7 @@ impl<'a> Run<'a> {
                             break;
                         }
                         match result_rx.recv_timeout(wait) {
-                            Ok(result) => self.record(issue, &mut tally, result)?,
+                            Ok(result) => self.record(issue, &mut tally, result, &result_rx)?,
                             Err(mpsc::RecvTimeoutError::Timeout) => {}
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
@@ -505,7 +560,7 @@ impl<'a> Run<'a> {
             drop(job_tx);
             while tally.in_flight > 0 {
                 match result_rx.recv() {
-                    Ok(result) => self.record(issue, &mut tally, result)?,
+                    Ok(result) => self.record(issue, &mut tally, result, &result_rx)?,
                     Err(_) => break,
                 }
             }
@@ -534,17 +589,54 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Writes one result to the ledger, right away.
+    /// Writes `first` and every other result already waiting to the
+    /// ledger, right away: one at a time, or several in one group commit
+    /// (one fsync), then lets their workers send their next bodies.
     fn record(
         &mut self,
         issue: &IssueId,
         tally: &mut Tally,
-        (delivery, outcome): (Delivery, Outcome),
+        first: Done,
+        more: &mpsc::Receiver<Done>,
+    ) -> Result<(), DeliveryError> {
+        let mut group = vec![first];
+        while let Ok(result) = more.try_recv() {
+            group.push(result);
+        }
+        if group.len() > 1 {
+            self.ledger.begin_group()?;
+        }
+        for (delivery, outcome, _) in &group {
+            if let Err(e) = self.write(issue, tally, delivery, outcome) {
+                self.ledger.rollback_group();
+                return Err(e);
+            }
+        }
+        if group.len() > 1 {
+            self.ledger.commit_group()?;
+        }
+        for (delivery, outcome, recorded) in group {
+            if let Some(observer) = self.observer.as_mut() {
+                observer(&delivery, &outcome);
+            }
+            // Committed: the worker may send its next body.
+            let _ = recorded.send(());
+        }
+        Ok(())
+    }
+
+    /// Writes one result to the ledger.
+    fn write(
+        &mut self,
+        issue: &IssueId,
+        tally: &mut Tally,
+        delivery: &Delivery,
+        outcome: &Outcome,
     ) -> Result<(), DeliveryError> {
         tally.in_flight = tally.in_flight.saturating_sub(1);
         let now = self.clock.now();
         let recipient = delivery.recipient.as_str();
-        match &outcome {
+        match outcome {
             Outcome::Accepted { reply } => {
                 self.ledger.mark_sent(issue, recipient, reply, now)?;
                 tally.sent += 1;
@@ -580,9 +672,6 @@ impl<'a> Run<'a> {
                 tally.fatal.get_or_insert_with(|| reason.clone());
             }
         }
-        if let Some(observer) = self.observer.as_mut() {
-            observer(&delivery, &outcome);
-        }
         Ok(())
     }
 }
@@ -605,7 +694,12 @@ mod tests {
     }
 
     impl Transport for Script {
-        fn send(&mut self, message: &Message) -> Outcome {
+        fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            if !ready() {
+                return Outcome::Deferred {
+                    reply: "run gone".into(),
+                };
+            }
             let to = message.envelope().to()[0].to_string();
             self.got.lock().unwrap().push(to.clone());
             let local = to.split('@').next().unwrap_or("").to_owned();
@@ -727,6 +821,69 @@ mod tests {
         assert!(last.finished);
         assert_eq!(exit_code([&last]), 0);
         assert_eq!(*ok.got.lock().unwrap(), ["r0001@example.com"]);
+    }
+
+    /// Logs when each body would go out, after waiting as told.
+    #[derive(Clone, Default)]
+    struct Ordered {
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Transport for Ordered {
+        fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            // Give the coordinator every chance to run ahead.
+            std::thread::sleep(Duration::from_micros(200));
+            assert!(ready(), "the run is still there");
+            let to = message.envelope().to()[0].to_string();
+            self.log.lock().unwrap().push(format!("body {to}"));
+            Outcome::Accepted {
+                reply: "250 ok".into(),
+            }
+        }
+    }
+
+    /// The one-message window: a connection sends a body only after its
+    /// previous message is recorded, even though the next message is
+    /// handed over (and its envelope sent) before that.
+    #[test]
+    fn a_body_waits_for_the_previous_record() {
+        for concurrency in [1, 2, 3] {
+            let (mut ledger, id) = setup(40);
+            let transport = Ordered::default();
+            let log = Arc::clone(&transport.log);
+            let observer_log = Arc::clone(&transport.log);
+            let clock = SystemClock;
+            let mut run = Run::new(
+                &mut ledger,
+                RunOptions {
+                    concurrency,
+                    ..RunOptions::default()
+                },
+                &clock,
+                None,
+            );
+            run.observe(move |d, _| {
+                observer_log
+                    .lock()
+                    .unwrap()
+                    .push(format!("recorded {}", d.address));
+            });
+            let summary = run.deliver(&id, render, || transport.clone()).unwrap();
+            assert_eq!(summary.sent, 40);
+            let log = log.lock().unwrap().clone();
+            // Bodies sent but not yet recorded: never more than one per
+            // connection.
+            let mut unrecorded = 0usize;
+            for line in &log {
+                if line.starts_with("body ") {
+                    unrecorded += 1;
+                    assert!(unrecorded <= concurrency, "c={concurrency}: {log:#?}");
+                } else {
+                    unrecorded -= 1;
+                }
+            }
+            assert_eq!(unrecorded, 0);
+        }
     }
 
     #[test]
