@@ -397,7 +397,7 @@ impl<'a> Run<'a> {
         // already handed over are then not tried (the run stops).
         let fatal_seen = AtomicBool::new(false);
         let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
-            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
+            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
             let job_rx = Arc::new(Mutex::new(job_rx));
             let (result_tx, result_rx) = mpsc::channel::<Done>();
             let fatal_seen = &fatal_seen;
