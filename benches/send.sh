@@ -196,7 +196,7 @@ for sink in "${sink_list[@]}"; do
         [ "$n" -ge 50000 ] && r_runs=$big_runs
         # The Python loop's message: what a send delivers to the first reader.
         rm -rf "$site/preview"
-        (cd "$site" && "$pressroom" --quiet preview --to reader0@example.com --out preview)
+        (cd "$site" && "$pressroom" --quiet preview --to reader0@example.com --out preview >/dev/null)
         eml=$(find "$site/preview" -name '*.eml' | head -n 1)
         size=$(stat -c %s "$eml")
         p_wall=() p_cpu=() p_kb=() p_sink=() y_wall=() y_cpu=() y_kb=() y_sink=()
