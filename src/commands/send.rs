@@ -4,7 +4,7 @@
 //! the ledger, and delivers it to every subscriber not yet sent to.
 //! `--dry-run` renders and counts; `--test` mails one address.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -20,6 +20,7 @@ use crate::delivery::dkim::DkimSigner;
 use crate::delivery::frozen::{self, Thawed};
 use crate::delivery::ledger::{IssueId, IssueKind, Ledger, NewIssue};
 use crate::delivery::lock::{lock_path_for, SendLock};
+use crate::delivery::roster::Roster;
 use crate::delivery::smtp::{Password, SmtpSender, SmtpSettings};
 use crate::delivery::subscribers::Subscribers;
 use crate::delivery::{
@@ -29,7 +30,7 @@ use crate::email::{self, Mode, Recipient, Templates};
 
 /// Everything a run needs that does not change between issues.
 struct Sender {
-    recipients: HashMap<String, Recipient>,
+    recipients: Roster,
     secret: Vec<u8>,
     settings: std::sync::Arc<SmtpSettings>,
     dkim: Option<DkimSigner>,
@@ -154,10 +155,7 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
             subject: &subject,
             content: &content,
         };
-        let addresses = sender
-            .recipients
-            .values()
-            .map(|r| Ok::<_, std::io::Error>(r.email.clone()));
+        let addresses = sender.recipients.iter().map(|r| r.map(|r| r.email));
         let created = ledger.create_issue(&new, addresses, Utc::now())?;
         let Some(count) = created else { continue };
         info!("new issue {id} \"{subject}\" for {count} subscriber(s)");
@@ -276,20 +274,24 @@ impl Sender {
         personalizer: &mut email::Personalizer<'_>,
         delivery: &delivery::Delivery,
     ) -> Result<lettre::Message, RenderError> {
-        let recipient = self.recipients.get(&delivery.recipient).ok_or_else(|| {
-            RenderError::Skip(format!(
-                "not sent: {} is no longer in the subscriber list",
-                delivery.address
-            ))
-        })?;
+        let recipient = self
+            .recipients
+            .get(&delivery.recipient)
+            .map_err(|e| RenderError::Failed(Box::new(e)))?
+            .ok_or_else(|| {
+                RenderError::Skip(format!(
+                    "not sent: {} is no longer in the subscriber list",
+                    delivery.address
+                ))
+            })?;
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
         let rendered = personalizer
-            .render(recipient, &unsubscribe)
+            .render(&recipient, &unsubscribe)
             .map_err(|e| RenderError::Failed(Box::new(e)))?;
         email::build_message(
             &thawed.site,
             &rendered,
-            recipient,
+            &recipient,
             &self.secret,
             Utc::now().fixed_offset(),
         )
@@ -297,23 +299,20 @@ impl Sender {
     }
 }
 
-/// The subscriber list, keyed by normalized address. Skipped rows are
-/// reported, never dropped silently.
-fn read_subscribers(root: &Path, site: &Site) -> Result<HashMap<String, Recipient>> {
+/// The subscriber list, streamed into a [`Roster`] keyed by normalized
+/// address (on disk, so memory does not grow with the list). Skipped rows
+/// are reported, never dropped silently.
+fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
     let path = root.join(&site.config.send.subscribers);
     let mut rows = Subscribers::open(&path)?;
-    let mut recipients = HashMap::new();
-    for row in &mut rows {
-        let row = row?;
-        recipients.insert(
-            row.email.normalized(),
-            Recipient {
-                email: row.email,
-                name: row.name,
-                fields: row.fields,
-            },
-        );
-    }
+    let recipients = Roster::build((&mut rows).map(|row| {
+        row.map(|row| Recipient {
+            email: row.email,
+            name: row.name,
+            fields: row.fields,
+        })
+        .map_err(anyhow::Error::from)
+    }))?;
     for problem in rows.problems() {
         warn!("{problem}");
     }
@@ -367,7 +366,7 @@ fn progress_bar(len: u64) -> ProgressBar {
 fn dry_run(
     site: &Site,
     templates: &Templates,
-    recipients: &HashMap<String, Recipient>,
+    recipients: &Roster,
     secret: &[u8],
     ledger_path: &Path,
     args: &SendArgs,
@@ -387,8 +386,8 @@ fn dry_run(
             .map(|id| id.to_string())
             .collect();
         let mut suppressed = 0;
-        for r in recipients.values() {
-            if ledger.suppression(&r.email)?.is_some() {
+        for r in recipients.iter() {
+            if ledger.suppression(&r?.email)?.is_some() {
                 suppressed += 1;
             }
         }
@@ -415,7 +414,9 @@ fn dry_run(
         let mut rendered = 0;
         let mut subject = String::new();
         let mut personalizer = email::Personalizer::new(site, templates, draft)?;
-        for recipient in recipients.values() {
+        for recipient in recipients.iter() {
+            let recipient = recipient?;
+            let recipient = &recipient;
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
             let email = personalizer.render(recipient, &unsubscribe)?;
             email::build_message(site, &email, recipient, secret, now)
@@ -440,7 +441,7 @@ fn send_test(
     root: &Path,
     site: &Site,
     templates: &Templates,
-    recipients: &HashMap<String, Recipient>,
+    recipients: &Roster,
     secret: &[u8],
     address: &str,
     now: DateTime<FixedOffset>,
@@ -448,8 +449,7 @@ fn send_test(
     let email_address =
         email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
     let recipient = recipients
-        .get(&email_address.normalized())
-        .cloned()
+        .get(&email_address.normalized())?
         .unwrap_or(Recipient {
             email: email_address,
             name: None,

@@ -668,8 +668,31 @@ impl Ledger {
         Ok(out)
     }
 
-    /// The server accepted the message: one committed transaction, so a
-    /// crash right after it never sends this one again.
+    /// Starts a group commit: the marks until [`Ledger::commit_group`] are
+    /// one transaction (one fsync). Results of different connections that
+    /// arrive together are recorded so; each connection still has at most
+    /// one accepted message not on record.
+    pub fn begin_group(&mut self) -> Result<(), LedgerError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(self.sql())
+    }
+
+    /// Commits the group started by [`Ledger::begin_group`].
+    pub fn commit_group(&mut self) -> Result<(), LedgerError> {
+        self.conn.execute_batch("COMMIT").map_err(self.sql())
+    }
+
+    /// Abandons the group started by [`Ledger::begin_group`], if any.
+    pub fn rollback_group(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// The server accepted the message: one committed transaction (or part
+    /// of a group commit), so a crash right after it never sends this one
+    /// again.
     pub fn mark_sent(
         &mut self,
         issue: &IssueId,
@@ -677,13 +700,16 @@ impl Ledger {
         reply: &str,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
+        // Cached: parsing the statement cost as much as running it.
         self.conn
-            .execute(
+            .prepare_cached(
                 "UPDATE deliveries SET state = 'sent', attempts = attempts + 1,
                      next_attempt_at = NULL, last_reply = ?3, sent_at = ?4, updated_at = ?4
                  WHERE issue_id = ?1 AND recipient = ?2",
-                params![issue.as_str(), recipient, reply, ts(now)],
             )
+            .and_then(|mut update| {
+                update.execute(params![issue.as_str(), recipient, reply, ts(now)])
+            })
             .map_err(self.sql())?;
         Ok(())
     }
@@ -698,18 +724,20 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "UPDATE deliveries SET state = 'deferred', attempts = attempts + 1,
                      next_attempt_at = ?4, last_reply = ?3, updated_at = ?5
                  WHERE issue_id = ?1 AND recipient = ?2",
-                params![
+            )
+            .and_then(|mut update| {
+                update.execute(params![
                     issue.as_str(),
                     recipient,
                     reply,
                     ts(next_attempt_at),
                     ts(now)
-                ],
-            )
+                ])
+            })
             .map_err(self.sql())?;
         Ok(())
     }
@@ -726,10 +754,8 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let sql = self.sql();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&sql)?;
+        // A savepoint: its own transaction, or part of a group commit.
+        let tx = self.conn.savepoint().map_err(&sql)?;
         tx.execute(
             "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
                  next_attempt_at = NULL, last_reply = ?3, updated_at = ?4

@@ -10,25 +10,35 @@
 //! way to open [`Transport`]s, and goes through every due delivery.
 //!
 //! Guarantee: a delivery is marked sent in its own committed transaction
-//! as soon as its result reaches the worker, so a crash (or `kill -9`) can
-//! repeat only messages the server accepted in the last moments, at most
-//! one per connection (`concurrency`), never lose one. Everything else —
+//! as soon as its result reaches the coordinator, and a connection sends
+//! the body of its next message (what makes the server accept it) only
+//! after that commit, so a crash (or `kill -9`) can repeat only messages
+//! the server accepted in the last moments, at most one per connection
+//! (`concurrency`), never lose one. The next message's envelope (MAIL,
+//! RCPT, DATA) goes out while the commit runs. Everything else —
 //! 4xx, timeouts, dropped connections — is retried by later runs with
 //! exponential backoff until `max_attempts`.
 //!
 //! Threads: `concurrency` worker threads each own one transport (one SMTP
-//! connection, reused); the calling thread renders, signs, paces
-//! (messages per second, hourly and daily caps counted from the ledger)
-//! and does every ledger write, so SQLite sees a single writer.
+//! connection, reused); the calling thread renders, signs and paces
+//! (messages per second, hourly and daily caps counted from the ledger);
+//! a recorder thread writes results to the ledger as they come, those
+//! that arrive together in one group commit (one fsync). The ledger's one
+//! connection sits behind a mutex, so SQLite sees a single writer. The
+//! next message is rendered while the workers send and handed over while
+//! the previous result is still being recorded: each worker holds at most
+//! two messages, one waiting for its record, one on the wire up to DATA.
 
 pub mod config;
 pub mod dkim;
 pub mod frozen;
 pub mod ledger;
 pub mod lock;
+pub mod roster;
 pub mod smtp;
 pub mod subscribers;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +56,17 @@ pub use self::smtp::Outcome;
 /// they need thousands of precise outcomes per second. Integration tests
 /// use real servers.
 pub trait Transport: Send {
-    fn send(&mut self, message: &Message) -> Outcome;
+    /// Sends `message`. `ready` is called once the server has taken the
+    /// envelope, right before the body (the step after which the server
+    /// may accept): it waits until this connection's previous message is
+    /// recorded in the ledger, and says false when the run is gone, in
+    /// which case the body must not be sent.
+    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
+
+    /// Sends `message` now.
+    fn send(&mut self, message: &Message) -> Outcome {
+        self.send_when(message, &mut || true)
+    }
 }
 
 /// When to retry a deferred delivery, and when to give up.
@@ -278,7 +298,7 @@ impl TokenBucket {
 pub struct Run<'a> {
     ledger: &'a mut Ledger,
     options: RunOptions,
-    clock: &'a dyn Clock,
+    clock: &'a (dyn Clock + Sync),
     dkim: Option<&'a DkimSigner>,
     bucket: Option<TokenBucket>,
     handed_over: u64,
@@ -292,6 +312,10 @@ struct Job {
     delivery: Delivery,
     message: Message,
 }
+
+/// A worker's result, with the signal the coordinator gives once it is
+/// recorded (the worker's next body waits for it).
+type Done = (Delivery, Outcome, mpsc::SyncSender<()>);
 
 /// Counters while delivering one issue.
 #[derive(Default)]
@@ -307,7 +331,7 @@ impl<'a> Run<'a> {
     pub fn new(
         ledger: &'a mut Ledger,
         options: RunOptions,
-        clock: &'a dyn Clock,
+        clock: &'a (dyn Clock + Sync),
         dkim: Option<&'a DkimSigner>,
     ) -> Run<'a> {
         let bucket = options
@@ -371,24 +395,56 @@ impl<'a> Run<'a> {
         let mut tally = Tally::default();
         let mut stopped = None;
 
+        // Set by a worker whose transport reports Fatal: the messages
+        // already handed over are then not tried (the run stops).
+        let fatal_seen = AtomicBool::new(false);
+        let retry = self.options.retry;
+        let clock = self.clock;
+        // The ledger, shared by this thread (pages, skips) and the
+        // recorder thread (results).
+        let ledger = Mutex::new(&mut *self.ledger);
+        let ledger = &ledger;
+        let lock = || {
+            ledger
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
         let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
-            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(0);
+            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
             let job_rx = Arc::new(Mutex::new(job_rx));
-            let (result_tx, result_rx) = mpsc::channel::<(Delivery, Outcome)>();
+            let (result_tx, result_rx) = mpsc::channel::<Done>();
+            let fatal_seen = &fatal_seen;
             for _ in 0..workers {
                 let mut transport = connect();
                 let job_rx = Arc::clone(&job_rx);
                 let result_tx = result_tx.clone();
+                // Signalled when this worker's last result is recorded
+                // (results are recorded in order, so all earlier ones are).
+                let mut recorded: Option<mpsc::Receiver<()>> = None;
                 scope.spawn(move || loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
+                    if fatal_seen.load(Ordering::SeqCst) {
+                        let outcome = Outcome::Fatal {
+                            reason: "not tried: the run is stopping".to_owned(),
+                        };
+                        let (done_tx, _) = mpsc::sync_channel(1);
+                        if result_tx.send((job.delivery, outcome, done_tx)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    let mut ready = || match recorded.take() {
+                        Some(rx) => rx.recv().is_ok(),
+                        None => true,
+                    };
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send(&job.message)
+                        transport.send_when(&job.message, &mut ready)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -399,31 +455,59 @@ impl<'a> Run<'a> {
                             true,
                         ),
                     };
-                    if result_tx.send((job.delivery, outcome)).is_err() || retire {
+                    if matches!(outcome, Outcome::Fatal { .. }) {
+                        fatal_seen.store(true, Ordering::SeqCst);
+                    }
+                    let (done_tx, done_rx) = mpsc::sync_channel(1);
+                    recorded = Some(done_rx);
+                    if result_tx.send((job.delivery, outcome, done_tx)).is_err() || retire {
                         return;
                     }
                 });
             }
             drop(result_tx);
 
+            // The recorder: writes results to the ledger as they come,
+            // those that arrive together in one group commit (one fsync),
+            // while this thread renders; then opens the workers' gates and
+            // tells this thread.
+            let (recorded_tx, recorded_rx) = mpsc::channel::<Recorded>();
+            scope.spawn(move || {
+                while let Ok(first) = result_rx.recv() {
+                    let mut group = vec![first];
+                    while let Ok(result) = result_rx.try_recv() {
+                        group.push(result);
+                    }
+                    let written = write_group(&mut lock(), issue, retry, clock.now(), &group);
+                    match written {
+                        Ok(counted) => {
+                            for ((delivery, outcome, gate), counted) in
+                                group.into_iter().zip(counted)
+                            {
+                                // Committed: the worker may send its next body.
+                                let _ = gate.send(());
+                                if recorded_tx.send(Ok((delivery, outcome, counted))).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = recorded_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+
             let mut after: Option<String> = None;
             'pages: loop {
-                let page =
-                    self.ledger
-                        .due(issue, self.clock.now(), after.as_deref(), ledger::PAGE)?;
+                let page = lock().due(issue, clock.now(), after.as_deref(), ledger::PAGE)?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.recipient.clone());
                 for delivery in page {
-                    // Record whatever finished meanwhile, and keep at most
-                    // one message per worker in flight.
-                    while let Ok(result) = result_rx.try_recv() {
-                        self.record(issue, &mut tally, result)?;
-                    }
-                    while tally.in_flight >= workers {
-                        match result_rx.recv() {
-                            Ok(result) => self.record(issue, &mut tally, result)?,
-                            Err(_) => break,
-                        }
+                    // Count whatever was recorded meanwhile.
+                    while let Ok(recorded) = recorded_rx.try_recv() {
+                        count(&mut self.observer, &mut tally, recorded?);
                     }
                     if let Some(reason) = &tally.fatal {
                         stopped = Some(Stop::Fatal(reason.clone()));
@@ -444,8 +528,8 @@ impl<'a> Run<'a> {
                     let mut message = match render(&delivery) {
                         Ok(message) => message,
                         Err(RenderError::Skip(why)) => {
-                            let now = self.clock.now();
-                            self.ledger.mark_failed(
+                            let now = clock.now();
+                            lock().mark_failed(
                                 issue,
                                 &delivery.recipient,
                                 &format!("not sent: {why}"),
@@ -479,6 +563,21 @@ impl<'a> Run<'a> {
                     if let Some(signer) = self.dkim {
                         signer.sign(&mut message);
                     }
+                    // The message is ready while the workers are busy; now
+                    // keep at most two messages per worker in flight: one
+                    // being recorded, one being sent (whose body waits for
+                    // that record, so a crash repeats at most one message
+                    // per connection).
+                    while tally.in_flight >= 2 * workers {
+                        match recorded_rx.recv() {
+                            Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(reason) = &tally.fatal {
+                        stopped = Some(Stop::Fatal(reason.clone()));
+                        break 'pages;
+                    }
                     // Pace: wait for a token, recording results meanwhile.
                     while let Some(bucket) = self.bucket.as_mut() {
                         let wait = bucket.wait_needed();
@@ -486,8 +585,8 @@ impl<'a> Run<'a> {
                             bucket.take();
                             break;
                         }
-                        match result_rx.recv_timeout(wait) {
-                            Ok(result) => self.record(issue, &mut tally, result)?,
+                        match recorded_rx.recv_timeout(wait) {
+                            Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
                             Err(mpsc::RecvTimeoutError::Timeout) => {}
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
@@ -503,8 +602,8 @@ impl<'a> Run<'a> {
             }
             drop(job_tx);
             while tally.in_flight > 0 {
-                match result_rx.recv() {
-                    Ok(result) => self.record(issue, &mut tally, result)?,
+                match recorded_rx.recv() {
+                    Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
                     Err(_) => break,
                 }
             }
@@ -532,58 +631,113 @@ impl<'a> Run<'a> {
             stopped,
         })
     }
+}
 
-    /// Writes one result to the ledger, right away.
-    fn record(
-        &mut self,
-        issue: &IssueId,
-        tally: &mut Tally,
-        (delivery, outcome): (Delivery, Outcome),
-    ) -> Result<(), DeliveryError> {
-        tally.in_flight = tally.in_flight.saturating_sub(1);
-        let now = self.clock.now();
-        let recipient = delivery.recipient.as_str();
-        match &outcome {
-            Outcome::Accepted { reply } => {
-                self.ledger.mark_sent(issue, recipient, reply, now)?;
-                tally.sent += 1;
-                tracing::debug!(issue = %issue, recipient, "sent: {reply}");
-            }
-            Outcome::Deferred { reply } => {
-                let attempts = delivery.attempts + 1;
-                if attempts >= self.options.retry.max_attempts {
-                    let reply = format!("gave up after {attempts} attempts; last: {reply}");
-                    self.ledger
-                        .mark_failed(issue, recipient, &reply, None, now)?;
-                    tally.failed += 1;
-                    tracing::debug!(issue = %issue, recipient, "failed: {reply}");
-                } else {
-                    let wait = self.options.retry.backoff(attempts);
-                    let next = now
-                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
-                    self.ledger
-                        .mark_deferred(issue, recipient, reply, next, now)?;
-                    tally.deferred += 1;
-                    tracing::debug!(issue = %issue, recipient, "deferred until {next}: {reply}");
-                }
-            }
-            Outcome::Rejected { reply, suppress } => {
-                let reason = suppress.then_some(SuppressionReason::HardBounce);
-                self.ledger
-                    .mark_failed(issue, recipient, reply, reason, now)?;
-                tally.failed += 1;
-                tracing::debug!(issue = %issue, recipient, suppressed = suppress, "failed: {reply}");
-            }
-            Outcome::Fatal { reason } => {
-                // The recipient is untouched: it is as due as before.
+/// Counts one recorded result and shows it to the observer.
+fn count(
+    observer: &mut Option<Observer<'_>>,
+    tally: &mut Tally,
+    (delivery, outcome, counted): (Delivery, Outcome, Counted),
+) {
+    tally.in_flight = tally.in_flight.saturating_sub(1);
+    match counted {
+        Counted::Sent => tally.sent += 1,
+        Counted::Deferred => tally.deferred += 1,
+        Counted::Failed => tally.failed += 1,
+        Counted::Untouched => {
+            if let Outcome::Fatal { reason } = &outcome {
                 tally.fatal.get_or_insert_with(|| reason.clone());
             }
         }
-        if let Some(observer) = self.observer.as_mut() {
-            observer(&delivery, &outcome);
-        }
-        Ok(())
     }
+    if let Some(observer) = observer.as_mut() {
+        observer(&delivery, &outcome);
+    }
+}
+
+/// What a result did to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Sent,
+    Deferred,
+    Failed,
+    /// Fatal: the recipient stays as due as before.
+    Untouched,
+}
+
+/// A result as the recorder reports it to the coordinator.
+type Recorded = Result<(Delivery, Outcome, Counted), DeliveryError>;
+
+/// Writes `group` to the ledger: one result in its own transaction,
+/// several in one group commit (one fsync). Each connection has at most
+/// one accepted message in a group (its next body waits for the commit).
+fn write_group(
+    ledger: &mut Ledger,
+    issue: &IssueId,
+    retry: RetryPolicy,
+    now: DateTime<Utc>,
+    group: &[Done],
+) -> Result<Vec<Counted>, DeliveryError> {
+    if group.len() > 1 {
+        ledger.begin_group()?;
+    }
+    let mut counted = Vec::with_capacity(group.len());
+    for (delivery, outcome, _) in group {
+        match write(ledger, issue, retry, now, delivery, outcome) {
+            Ok(c) => counted.push(c),
+            Err(e) => {
+                ledger.rollback_group();
+                return Err(e);
+            }
+        }
+    }
+    if group.len() > 1 {
+        ledger.commit_group()?;
+    }
+    Ok(counted)
+}
+
+/// Writes one result to the ledger.
+fn write(
+    ledger: &mut Ledger,
+    issue: &IssueId,
+    retry: RetryPolicy,
+    now: DateTime<Utc>,
+    delivery: &Delivery,
+    outcome: &Outcome,
+) -> Result<Counted, DeliveryError> {
+    let recipient = delivery.recipient.as_str();
+    Ok(match outcome {
+        Outcome::Accepted { reply } => {
+            ledger.mark_sent(issue, recipient, reply, now)?;
+            tracing::debug!(issue = %issue, recipient, "sent: {reply}");
+            Counted::Sent
+        }
+        Outcome::Deferred { reply } => {
+            let attempts = delivery.attempts + 1;
+            if attempts >= retry.max_attempts {
+                let reply = format!("gave up after {attempts} attempts; last: {reply}");
+                ledger.mark_failed(issue, recipient, &reply, None, now)?;
+                tracing::debug!(issue = %issue, recipient, "failed: {reply}");
+                Counted::Failed
+            } else {
+                let wait = retry.backoff(attempts);
+                let next =
+                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
+                ledger.mark_deferred(issue, recipient, reply, next, now)?;
+                tracing::debug!(issue = %issue, recipient, "deferred until {next}: {reply}");
+                Counted::Deferred
+            }
+        }
+        Outcome::Rejected { reply, suppress } => {
+            let reason = suppress.then_some(SuppressionReason::HardBounce);
+            ledger.mark_failed(issue, recipient, reply, reason, now)?;
+            tracing::debug!(issue = %issue, recipient, suppressed = suppress, "failed: {reply}");
+            Counted::Failed
+        }
+        // The recipient is untouched: it is as due as before.
+        Outcome::Fatal { .. } => Counted::Untouched,
+    })
 }
 
 #[cfg(test)]
@@ -604,7 +758,12 @@ mod tests {
     }
 
     impl Transport for Script {
-        fn send(&mut self, message: &Message) -> Outcome {
+        fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            if !ready() {
+                return Outcome::Deferred {
+                    reply: "run gone".into(),
+                };
+            }
             let to = message.envelope().to()[0].to_string();
             self.got.lock().unwrap().push(to.clone());
             let local = to.split('@').next().unwrap_or("").to_owned();
@@ -652,7 +811,7 @@ mod tests {
         ledger: &mut Ledger,
         id: &IssueId,
         options: RunOptions,
-        clock: &dyn Clock,
+        clock: &(dyn Clock + Sync),
         script: &Script,
     ) -> IssueSummary {
         let mut run = Run::new(ledger, options, clock, None);
@@ -726,6 +885,89 @@ mod tests {
         assert!(last.finished);
         assert_eq!(exit_code([&last]), 0);
         assert_eq!(*ok.got.lock().unwrap(), ["r0001@example.com"]);
+    }
+
+    /// Before each body, counts the deliveries committed as sent, reading
+    /// the ledger's file through a connection of its own.
+    #[derive(Clone)]
+    struct Checking {
+        ledger: std::path::PathBuf,
+        bodies: Arc<std::sync::atomic::AtomicU64>,
+        concurrency: u64,
+    }
+
+    impl Transport for Checking {
+        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            // Give the coordinator every chance to run ahead.
+            std::thread::sleep(Duration::from_micros(300));
+            assert!(ready(), "the run is still there");
+            // This body's place among all bodies, taken before reading
+            // the ledger (which only grows).
+            let before = self.bodies.fetch_add(1, Ordering::SeqCst);
+            let committed: i64 = rusqlite::Connection::open(&self.ledger)
+                .unwrap()
+                .query_row(
+                    "SELECT COUNT(*) FROM deliveries WHERE state = 'sent'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let committed = committed as u64;
+            // Every other connection may have one accepted message not yet
+            // on record; this one has none.
+            assert!(
+                committed + (self.concurrency - 1) >= before,
+                "c={}: body {before} with {committed} on record",
+                self.concurrency
+            );
+            Outcome::Accepted {
+                reply: "250 ok".into(),
+            }
+        }
+    }
+
+    /// The one-message window: a connection sends a body only after its
+    /// previous message is committed, even though the next message is
+    /// handed over (and its envelope sent) before that.
+    #[test]
+    fn a_body_waits_for_the_previous_record() {
+        for concurrency in [1u64, 2, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let (mut ledger, id) = {
+                let id = IssueId::parse("issue-1").unwrap();
+                let mut ledger = Ledger::open(&path).unwrap();
+                let recipients: Vec<Result<EmailAddress, std::convert::Infallible>> = (0..40)
+                    .map(|i| Ok(EmailAddress::parse(&format!("r{i:04}@example.com")).unwrap()))
+                    .collect();
+                ledger
+                    .create_issue(
+                        &NewIssue {
+                            id: &id,
+                            kind: IssueKind::Article,
+                            article_ids: &["a".to_owned()],
+                            subject: "s",
+                            content: b"",
+                        },
+                        recipients,
+                        Utc::now(),
+                    )
+                    .unwrap();
+                (ledger, id)
+            };
+            let transport = Checking {
+                ledger: path.clone(),
+                bodies: Arc::default(),
+                concurrency,
+            };
+            let options = RunOptions {
+                concurrency: concurrency as usize,
+                ..RunOptions::default()
+            };
+            let mut run = Run::new(&mut ledger, options, &SystemClock, None);
+            let summary = run.deliver(&id, render, || transport.clone()).unwrap();
+            assert_eq!(summary.sent, 40, "c={concurrency}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::{Code, Severity};
 use lettre::Message;
@@ -412,6 +412,8 @@ pub fn classify_error(phase: Phase, err: &lettre::transport::smtp::Error) -> Out
 pub struct SmtpSender {
     settings: Arc<SmtpSettings>,
     conn: Option<SmtpConnection>,
+    /// Whether the server offers PIPELINING (RFC 2920) on `conn`.
+    pipelining: bool,
 }
 
 impl std::fmt::Debug for SmtpSender {
@@ -428,6 +430,7 @@ impl SmtpSender {
         SmtpSender {
             settings,
             conn: None,
+            pipelining: false,
         }
     }
 
@@ -435,7 +438,9 @@ impl SmtpSender {
     /// by a "check the server" step before a run).
     pub fn connect(&mut self) -> Result<(), Outcome> {
         if self.conn.is_none() {
-            self.conn = Some(open(&self.settings)?);
+            let (conn, pipelining) = open(&self.settings)?;
+            self.conn = Some(conn);
+            self.pipelining = pipelining;
         }
         Ok(())
     }
@@ -450,8 +455,9 @@ impl SmtpSender {
     fn transaction(
         &mut self,
         message: &Message,
-        body: &[u8],
-    ) -> Result<String, (Phase, lettre::transport::smtp::Error)> {
+        body: &mut Option<Vec<u8>>,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<String>, (Phase, lettre::transport::smtp::Error)> {
         let Some(conn) = self.conn.as_mut() else {
             unreachable!("transaction without a connection")
         };
@@ -467,27 +473,92 @@ impl SmtpSender {
         if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
             params.push(MailParameter::SmtpUtfEight);
         }
-        if !body.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        if body.as_deref().is_some_and(|b| !b.is_ascii())
+            && conn.server_info().supports_feature(Extension::EightBitMime)
+        {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        conn.command(Mail::new(envelope.from().cloned(), params))
-            .map_err(|e| (Phase::Mail, e))?;
-        for to in envelope.to() {
-            conn.command(Rcpt::new(to.clone(), vec![]))
-                .map_err(|e| (Phase::Rcpt, e))?;
+        let mail = Mail::new(envelope.from().cloned(), params);
+        let rcpts: Vec<Rcpt> = envelope
+            .to()
+            .iter()
+            .map(|to| Rcpt::new(to.clone(), vec![]))
+            .collect();
+        if self.pipelining {
+            // RFC 2920: MAIL, RCPT and DATA in one write, then their
+            // replies in order. Every reply is read even after a failure,
+            // so the connection stays in step for RSET and the next message.
+            let mut group = mail.to_string();
+            for rcpt in &rcpts {
+                group.push_str(&rcpt.to_string());
+            }
+            group.push_str(&Data.to_string());
+            let mut first_error = None;
+            let mut note = |phase: Phase, result: Result<_, lettre::transport::smtp::Error>| {
+                match result {
+                    Ok(_) => Ok(()),
+                    // No reply at all: the connection is gone (after the
+                    // first refusal, if any, which says why).
+                    Err(e) if e.status().is_none() => Err(first_error.take().unwrap_or((phase, e))),
+                    Err(e) => {
+                        first_error.get_or_insert((phase, e));
+                        Ok(())
+                    }
+                }
+            };
+            note(Phase::Mail, conn.command(Pipelined(group)))?;
+            for _ in &rcpts {
+                note(Phase::Rcpt, conn.read_response())?;
+            }
+            let data = conn.read_response();
+            let data_ok = data.is_ok();
+            note(Phase::Data, data)?;
+            if let Some(error) = first_error {
+                if data_ok {
+                    // A server that took DATA after a failed MAIL or RCPT
+                    // waits for a body we will not send: drop it.
+                    conn.abort();
+                    self.conn = None;
+                }
+                return Err(error);
+            }
+        } else {
+            conn.command(mail).map_err(|e| (Phase::Mail, e))?;
+            for rcpt in rcpts {
+                conn.command(rcpt).map_err(|e| (Phase::Rcpt, e))?;
+            }
+            conn.command(Data).map_err(|e| (Phase::Data, e))?;
         }
-        conn.command(Data).map_err(|e| (Phase::Data, e))?;
+        // The server waits for the body; it goes only once the previous
+        // message is on record (see `Transport::send_when`).
+        if !ready() {
+            self.drop_connection();
+            return Ok(None);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("the connection is kept after a good DATA")
+        };
         // One write for the body and its terminator: lettre's `message`
         // writes `\r\n.\r\n` separately, and with Nagle on (lettre never
         // sets TCP_NODELAY) those five bytes wait for the server's delayed
         // ACK of the body, 40 ms on Linux: 25 messages a second at most.
+        let body = body.take().unwrap_or_else(|| message.formatted());
         let response = match DataBlock::new(body) {
-            Some(block) => conn.command(block),
-            None => conn.message(body),
+            Ok(block) => conn.command(block),
+            Err(body) => conn.message(&body),
         }
         .map_err(|e| (Phase::EndOfData, e))?;
         let text: Vec<&str> = response.message().collect();
-        Ok(format!("{} {}", response.code(), text.join(" ")))
+        Ok(Some(format!("{} {}", response.code(), text.join(" "))))
+    }
+}
+
+/// Commands written together (PIPELINING), each with its CRLF.
+struct Pipelined(String);
+
+impl std::fmt::Display for Pipelined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -497,22 +568,33 @@ impl SmtpSender {
 struct DataBlock(String);
 
 impl DataBlock {
-    /// `None` when the body is not UTF-8 (lettre's own path handles it).
-    fn new(body: &[u8]) -> Option<DataBlock> {
-        let text = std::str::from_utf8(body).ok()?;
-        let mut out = String::with_capacity(text.len() + 64);
-        let mut line_start = true;
-        let mut after_cr = false;
-        for c in text.chars() {
-            if c == '.' && line_start {
+    /// The body back when it is not UTF-8 (lettre's own path handles it).
+    /// Our messages need no stuffing (see `email::qp`): then the body is
+    /// taken as it is, without a copy.
+    fn new(body: Vec<u8>) -> Result<DataBlock, Vec<u8>> {
+        let text = String::from_utf8(body).map_err(|e| e.into_bytes())?;
+        let bytes = text.as_bytes();
+        let stuff: Vec<usize> = bytes
+            .starts_with(b".")
+            .then_some(0)
+            .into_iter()
+            .chain(memchr::memmem::find_iter(bytes, b"\r\n.").map(|i| i + 2))
+            .collect();
+        let mut out = if stuff.is_empty() {
+            text
+        } else {
+            let mut out = String::with_capacity(text.len() + stuff.len() + 5);
+            let mut from = 0;
+            for at in stuff {
+                out.push_str(&text[from..at]);
                 out.push('.');
+                from = at;
             }
-            out.push(c);
-            line_start = after_cr && c == '\n';
-            after_cr = c == '\r';
-        }
+            out.push_str(&text[from..]);
+            out
+        };
         out.push_str("\r\n.\r\n");
-        Some(DataBlock(out))
+        Ok(DataBlock(out))
     }
 }
 
@@ -522,7 +604,9 @@ impl std::fmt::Display for DataBlock {
     }
 }
 
-fn open(settings: &SmtpSettings) -> Result<SmtpConnection, Outcome> {
+/// Opens a connection ready for transactions, and whether the server
+/// offers PIPELINING.
+fn open(settings: &SmtpSettings) -> Result<(SmtpConnection, bool), Outcome> {
     let server = settings.server();
     let fatal = |what: &str, err: lettre::transport::smtp::Error| Outcome::Fatal {
         reason: format!("{what} {server}: {}", reply_text(&err)),
@@ -554,6 +638,14 @@ fn open(settings: &SmtpSettings) -> Result<SmtpConnection, Outcome> {
         conn.starttls(tls, &settings.hello)
             .map_err(|e| fatal("STARTTLS failed with", e))?;
     }
+    // lettre keeps the EHLO keywords it knows; PIPELINING is not one.
+    let pipelining = conn
+        .command(Ehlo::new(settings.hello.clone()))
+        .is_ok_and(|reply| {
+            reply
+                .message()
+                .any(|line| line.trim().eq_ignore_ascii_case("PIPELINING"))
+        });
     if let (Some(user), Some(password)) = (&settings.url.user, &settings.password) {
         // Checked at resolve time too; checked again on the live connection.
         if !conn.is_encrypted() && !is_local_host(&settings.url.host) && !settings.allow_plaintext {
@@ -573,19 +665,24 @@ fn open(settings: &SmtpSettings) -> Result<SmtpConnection, Outcome> {
             });
         }
     }
-    Ok(conn)
+    Ok((conn, pipelining))
 }
 
 impl super::Transport for SmtpSender {
-    fn send(&mut self, message: &Message) -> Outcome {
-        let body = message.formatted();
+    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        let mut body = Some(message.formatted());
         for attempt in 0..2 {
             let reused = self.conn.is_some();
             if let Err(outcome) = self.connect() {
                 return outcome;
             }
-            match self.transaction(message, &body) {
-                Ok(reply) => return Outcome::Accepted { reply },
+            match self.transaction(message, &mut body, ready) {
+                Ok(Some(reply)) => return Outcome::Accepted { reply },
+                Ok(None) => {
+                    return Outcome::Deferred {
+                        reply: "not sent: the run stopped before the message's body".to_owned(),
+                    }
+                }
                 Err((phase, err)) => {
                     let lost = err.status().is_none() && !err.is_client();
                     // A reused connection the server closed while idle
@@ -636,7 +733,7 @@ mod tests {
 
     #[test]
     fn data_blocks_are_dot_stuffed_and_terminated_in_one_piece() {
-        let block = |b: &[u8]| DataBlock::new(b).map(|d| d.0);
+        let block = |b: &[u8]| DataBlock::new(b.to_vec()).ok().map(|d| d.0);
         assert_eq!(
             block(b".a\r\n..b\r\nc.\r\n.").unwrap(),
             "..a\r\n...b\r\nc.\r\n..\r\n.\r\n"
@@ -876,6 +973,58 @@ mod tests {
             send(vec![("MAIL", Some("553 5.7.1 sender not owned"))]),
             Outcome::Fatal { .. }
         ));
+    }
+
+    /// With PIPELINING, MAIL, RCPT and DATA go in one write and every
+    /// reply is read, so refusals classify as without it and the
+    /// connection stays usable (the scripted server takes one connection
+    /// only: a second message on a dropped one would be Fatal).
+    #[test]
+    fn pipelined_transactions_classify_and_keep_the_connection() {
+        let pipelining = Some("250-test\r\n250-PIPELINING\r\n250 8BITMIME");
+        let twice = |script: Vec<(&'static str, Option<&'static str>)>| {
+            let mut script = script;
+            script.push(("EHLO", pipelining));
+            let mut sender = sender(scripted_server(script), None);
+            let first = sender.send(&message());
+            assert!(sender.pipelining, "PIPELINING seen in the EHLO reply");
+            (first, sender.send(&message()))
+        };
+        let (a, b) = twice(vec![]);
+        assert!(matches!(a, Outcome::Accepted { .. }), "{a:?}");
+        assert!(matches!(b, Outcome::Accepted { .. }), "{b:?}");
+        let (a, b) = twice(vec![
+            ("RCPT", Some("550 5.1.1 no such user")),
+            ("DATA", Some("554 5.5.1 no valid recipients")),
+        ]);
+        let rejected = Outcome::Rejected {
+            reply: "550 5.1.1 no such user".into(),
+            suppress: true,
+        };
+        assert_eq!((&a, &b), (&rejected, &rejected));
+        let (a, b) = twice(vec![
+            ("RCPT", Some("451 4.2.0 later")),
+            ("DATA", Some("503 5.5.1 no valid recipients")),
+        ]);
+        assert!(matches!(a, Outcome::Deferred { .. }), "{a:?}");
+        assert!(matches!(b, Outcome::Deferred { .. }), "{b:?}");
+        let (a, _) = twice(vec![("MAIL", Some("553 5.7.1 sender not owned"))]);
+        assert!(matches!(a, Outcome::Fatal { .. }), "{a:?}");
+        // A server that takes DATA after refusing RCPT would wait for a
+        // body: the connection is dropped, the refusal still counts.
+        let (a, b) = twice(vec![("RCPT", Some("550 5.1.1 no such user"))]);
+        assert_eq!(a, rejected);
+        assert!(matches!(b, Outcome::Fatal { .. }), "{b:?}");
+    }
+
+    #[test]
+    fn a_gone_run_sends_no_body() {
+        let port = scripted_server(vec![("EHLO", Some("250-test\r\n250 PIPELINING"))]);
+        let out = sender(port, None).send_when(&message(), &mut || false);
+        assert!(
+            matches!(&out, Outcome::Deferred { reply } if reply.contains("before the message's body")),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -10,13 +10,15 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, FixedOffset};
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
 use super::address::EmailAddress;
-use super::token;
+use super::{qp, token};
 use super::{Recipient, RenderedEmail};
 use crate::content::Site;
 use crate::text::single_line;
@@ -167,18 +169,25 @@ pub fn build_message(
     if let Some(reply_to) = &config.reply_to {
         builder = builder.reply_to(Mailbox::new(None, lettre_address(reply_to)?));
     }
+    // Both parts quoted-printable with our encoder (see `qp`); the HTML
+    // may come encoded already, spliced from pieces by the Personalizer.
+    let part = |content_type: ContentType, encoded: Vec<u8>| {
+        SinglePart::builder()
+            .header(content_type)
+            .header(ContentTransferEncoding::QuotedPrintable)
+            .body(Body::dangerous_pre_encoded(
+                encoded,
+                ContentTransferEncoding::QuotedPrintable,
+            ))
+    };
+    let html = match &email.html_encoded {
+        Some(encoded) => encoded.clone(),
+        None => qp::encode(&email.html),
+    };
     let body = MultiPart::alternative()
         .boundary(boundary)
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_PLAIN)
-                .body(email.text.clone()),
-        )
-        .singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .body(email.html.clone()),
-        );
+        .singlepart(part(ContentType::TEXT_PLAIN, qp::encode(&email.text)))
+        .singlepart(part(ContentType::TEXT_HTML, html));
     Ok(builder.multipart(body)?)
 }
 

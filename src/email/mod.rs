@@ -14,6 +14,7 @@ pub mod lint;
 pub mod message;
 pub mod personalize;
 pub mod plan;
+pub mod qp;
 pub mod templates;
 pub mod token;
 
@@ -75,6 +76,9 @@ pub struct RenderedEmail {
     pub issue_id: String,
     /// The unsubscribe link the email was rendered with.
     pub unsubscribe_url: String,
+    /// `html` quoted-printable encoded, when the [`Personalizer`] spliced
+    /// it from pieces encoded once per issue (see [`qp`]).
+    pub(crate) html_encoded: Option<Vec<u8>>,
     /// For each article, the URLs (href/src) its own content brought in,
     /// so findings can name the article (shared by every recipient's
     /// copy).
@@ -310,6 +314,7 @@ pub(crate) fn assemble(
         articles: articles.refs.clone(),
         issue_id: draft.issue_id.clone(),
         unsubscribe_url: unsubscribe_url.to_owned(),
+        html_encoded: None,
         article_urls: Arc::clone(&articles.urls),
     }
 }

@@ -41,8 +41,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    assemble, finish_subject, finish_text, inline_css, render_raw, render_with, Articles, Draft,
-    EmailAddress, Recipient, RenderError, RenderedEmail, Templates,
+    assemble, finish_subject, finish_text, inline_css, qp, render_raw, render_with, Articles,
+    Draft, EmailAddress, Recipient, RenderError, RenderedEmail, Templates,
 };
 use crate::content::Site;
 use crate::text::single_line;
@@ -85,6 +85,75 @@ impl Holes {
                 Seg::Slot(i, escape) => write_escaped(&mut out, &values[*i], *escape),
             }
         }
+        out
+    }
+}
+
+/// The HTML part's holes, quoted-printable encoded as far as the values
+/// allow: every run of whole lines between two values is encoded once.
+/// What is left per reader is the lines a value sits on, encoded from
+/// their start, so the result is byte for byte [`qp::encode`] of the
+/// filled HTML (the encoder starts afresh after every line break).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EncodedHoles(Vec<QpSeg>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QpSeg {
+    /// Whole lines, encoded; always after a `Raw` ending with a line break.
+    Encoded(Vec<u8>),
+    /// Text on a line that holds a value, encoded with it.
+    Raw(String),
+    Slot(usize, Escape),
+}
+
+impl EncodedHoles {
+    fn new(holes: &Holes) -> EncodedHoles {
+        let mut segs = Vec::new();
+        for seg in &holes.0 {
+            match seg {
+                Seg::Slot(slot, escape) => segs.push(QpSeg::Slot(*slot, *escape)),
+                Seg::Lit(lit) => match (lit.find('\n'), lit.rfind('\n')) {
+                    (Some(first), Some(last)) => {
+                        segs.push(QpSeg::Raw(lit[..=first].to_owned()));
+                        if last > first {
+                            segs.push(QpSeg::Encoded(qp::encode(&lit[first + 1..=last])));
+                        }
+                        if last + 1 < lit.len() {
+                            segs.push(QpSeg::Raw(lit[last + 1..].to_owned()));
+                        }
+                    }
+                    _ => segs.push(QpSeg::Raw(lit.clone())),
+                },
+            }
+        }
+        EncodedHoles(segs)
+    }
+
+    fn fill(&self, values: &[String]) -> Vec<u8> {
+        let len: usize = self
+            .0
+            .iter()
+            .map(|s| match s {
+                QpSeg::Encoded(e) => e.len(),
+                QpSeg::Raw(r) => r.len() + r.len() / 8,
+                QpSeg::Slot(i, _) => 3 * values[*i].len() + 16,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(len);
+        // Lines holding values, from a line start, not yet encoded.
+        let mut lines = String::new();
+        for seg in &self.0 {
+            match seg {
+                QpSeg::Raw(raw) => lines.push_str(raw),
+                QpSeg::Slot(slot, escape) => write_escaped(&mut lines, &values[*slot], *escape),
+                QpSeg::Encoded(encoded) => {
+                    qp::encode_into(&lines, &mut out, false);
+                    lines.clear();
+                    out.extend_from_slice(encoded);
+                }
+            }
+        }
+        qp::encode_into(&lines, &mut out, false);
         out
     }
 }
@@ -394,6 +463,8 @@ type Probe = ([(Vec<Seg>, Vec<usize>); 3], String);
 struct Prepared {
     subject: Holes,
     html: Holes,
+    /// `html`, quoted-printable encoded once where it can be.
+    html_encoded: EncodedHoles,
     text: Holes,
     /// Per slot, the values already checked against a full render.
     checked: Vec<HashSet<String>>,
@@ -535,14 +606,16 @@ impl<'a> Personalizer<'a> {
         values: &[String],
         unsubscribe_url: &str,
     ) -> RenderedEmail {
-        assemble(
+        let mut email = assemble(
             self.draft,
             &self.articles,
             finish_subject(&prepared.subject.fill(values), self.draft),
             prepared.html.fill(values),
             finish_text(&prepared.text.fill(values)),
             unsubscribe_url,
-        )
+        );
+        email.html_encoded = Some(prepared.html_encoded.fill(values));
+        email
     }
 
     /// Renders `shape` with both token sets and keeps the output with
@@ -593,9 +666,11 @@ impl<'a> Personalizer<'a> {
         if !(same(&subject.0, &b[0].0) && same(&html.0, &b[1].0) && same(&text.0, &b[2].0)) {
             return Plan::Full;
         }
+        let html = Holes(html.0);
         Plan::Splice(Prepared {
             subject: Holes(subject.0),
-            html: Holes(html.0),
+            html_encoded: EncodedHoles::new(&html),
+            html,
             text: Holes(text.0),
             checked: vec![HashSet::new(); slots],
             checked_once: false,

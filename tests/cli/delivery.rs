@@ -117,7 +117,7 @@ fn deliver(
     issue: &IssueId,
     settings: &Arc<SmtpSettings>,
     options: RunOptions,
-    clock: &dyn Clock,
+    clock: &(dyn Clock + Sync),
 ) -> IssueSummary {
     let mut run = Run::new(ledger, options, clock, None);
     run.deliver(issue, render(issue), || {

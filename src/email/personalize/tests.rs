@@ -141,6 +141,11 @@ fn assert_same(
         assert_eq!(fast.subject, slow.subject, "{reader:?}");
         assert_eq!(fast.text, slow.text, "{reader:?}");
         assert_eq!(fast.html, slow.html, "{reader:?}");
+        if let Some(encoded) = &fast.html_encoded {
+            // Spliced from pieces encoded once: the same bytes as
+            // encoding the whole part.
+            assert!(*encoded == qp::encode(&fast.html), "{reader:?}");
+        }
         assert_eq!(fast.articles, slow.articles);
         assert_eq!(fast.unsubscribe_url, slow.unsubscribe_url);
         assert_eq!(fast.article_urls, slow.article_urls);
