@@ -3,8 +3,8 @@
 #   (a) `pressroom check` on a 1,000,000-row subscribers.csv (1% bad
 #       addresses, 0.5% repeats, so more problems than the 10,000 kept), and
 #   (b) `pressroom send` to 100,000 recipients against a local discard SMTP
-#       server (benches/discard_smtp.py: 250 to everything, keeps
-#       nothing, 127.0.0.1 only), with [send] per_second = 0 and
+#       server (benches/sink.rs: 250 to everything, keeps nothing,
+#       127.0.0.1 only), with [send] per_second = 0 and
 #       concurrency 1 and 4.
 # Prints peak RSS (/usr/bin/time %M), wall time and, for sends, messages
 # per second. Figures only: nothing here asserts a limit.
@@ -12,7 +12,7 @@
 # Usage: bash benches/bounds.sh [--rows N] [--recipients N]
 #                               [--concurrency 1,4] [--only check|send]
 #                               [--work DIR]
-# Needs: a release build (made here), /usr/bin/time, python3-aiosmtpd.
+# Needs: a release build and the sink (made here), /usr/bin/time.
 set -euo pipefail
 
 ROWS=1000000
@@ -38,6 +38,7 @@ NOW=2026-11-29T12:00:00Z
 export PRESSROOM_SECRET=bounds-benchmark-secret-0123456789
 if [ -z "$WORK" ]; then
     WORK=$(mktemp -d /tmp/pressroom-bounds-XXXXXX)
+    REMOVE_WORK=$WORK
     trap 'rm -rf "$WORK"' EXIT
 fi
 mkdir -p "$WORK"
@@ -76,9 +77,10 @@ if [ "$ONLY" != send ]; then
 fi
 
 if [ "$ONLY" != check ]; then
-    coproc DISCARD { exec /usr/bin/python3 "$REPO/benches/discard_smtp.py"; }
+    rustc --edition 2021 -O "$REPO/benches/sink.rs" -o "$WORK/sink"
+    coproc DISCARD { exec "$WORK/sink" 2>/dev/null; }
     read -r _ port <&"${DISCARD[0]}"
-    trap 'kill $DISCARD_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    trap 'kill $DISCARD_PID 2>/dev/null || true; [ -z "${REMOVE_WORK:-}" ] || rm -rf "$REMOVE_WORK"' EXIT
     for c in ${CONCURRENCY//,/ }; do
         site="$WORK/send-$c"
         make_site "$site" "$RECIPIENTS"
