@@ -232,11 +232,17 @@ impl Site {
         if !problems.is_empty() {
             return Err(LoadError { problems });
         }
-        articles.sort_by(|a, b| {
+        // Newest first. Sorted as indices, then moved once: an article is
+        // big, and a sort moves each element many times.
+        let mut order: Vec<usize> = (0..articles.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&articles[a], &articles[b]);
             b.publish_date
                 .cmp(&a.publish_date)
                 .then_with(|| a.source.cmp(&b.source))
         });
+        let mut slots: Vec<Option<Article>> = articles.into_iter().map(Some).collect();
+        let articles = order.iter().filter_map(|&i| slots[i].take()).collect();
         Ok((Site { config, articles }, stamps))
     }
 
