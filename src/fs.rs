@@ -222,4 +222,50 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty(), "temporary files left behind");
     }
+
+    fn staged(path: &Path, bytes: &[u8]) -> (WriteOutcome, Option<Ready>) {
+        let mut staged = Staged::new(path).unwrap();
+        staged.write_all(bytes).unwrap();
+        staged.finish().unwrap()
+    }
+
+    fn leftovers(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn a_staged_file_appears_only_when_committed_and_only_if_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feeds/rss.xml");
+
+        let (outcome, ready) = staged(&path, b"one");
+        assert_eq!(outcome, WriteOutcome::Written);
+        assert!(!path.exists(), "nothing in place before the commit");
+        ready.unwrap().commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let (outcome, ready) = staged(&path, b"one");
+        assert_eq!(outcome, WriteOutcome::Unchanged);
+        assert!(ready.is_none());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
+
+        // Same size, other bytes; and a file that is dropped, not committed.
+        let (outcome, ready) = staged(&path, b"two");
+        assert_eq!(outcome, WriteOutcome::Written);
+        drop(ready);
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        let (_, ready) = staged(&path, b"three");
+        ready.unwrap().commit().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        assert!(leftovers(path.parent().unwrap()).is_empty());
+    }
 }
