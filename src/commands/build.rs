@@ -103,6 +103,10 @@ pub fn run(global: &Global) -> Result<()> {
     if let Some(inputs) = inputs.filter(|i| i.settled) {
         save_cache(root, &inputs, &site, now, &paths);
     }
+    // The process ends here: freeing every article one by one, on this
+    // one thread, would only delay that.
+    std::mem::forget(site);
+    std::mem::forget(found);
     Ok(())
 }
 

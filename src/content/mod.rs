@@ -235,7 +235,7 @@ impl Site {
         // Newest first. Sorted as indices, then moved once: an article is
         // big, and a sort moves each element many times.
         let mut order: Vec<usize> = (0..articles.len()).collect();
-        order.sort_by(|&a, &b| {
+        order.par_sort_by(|&a, &b| {
             let (a, b) = (&articles[a], &articles[b]);
             b.publish_date
                 .cmp(&a.publish_date)
@@ -881,7 +881,7 @@ fn duplicates(articles: &[Article]) -> Vec<Problem> {
     let keys: [(u8, Key); 2] = [(0, |a| a.slug.as_str()), (1, |a| &a.id)];
     for (kind, key) in keys {
         let mut sorted: Vec<(&str, &Article)> = articles.iter().map(|a| (key(a), a)).collect();
-        sorted.sort_unstable_by(|x, y| x.0.cmp(y.0).then_with(|| x.1.source.cmp(&y.1.source)));
+        sorted.par_sort_unstable_by(|x, y| x.0.cmp(y.0).then_with(|| x.1.source.cmp(&y.1.source)));
         for same in sorted.chunk_by(|x, y| x.0 == y.0) {
             let first = same[0].1;
             for &(value, article) in &same[1..] {
