@@ -38,6 +38,16 @@ pub fn single_line(s: &str) -> String {
     fold_single_line(s)
 }
 
+/// [`single_line`] of an owned string: the string itself when there is
+/// nothing to fold (no copy).
+pub fn into_single_line(s: String) -> String {
+    if is_single_line(&s) {
+        s
+    } else {
+        fold_single_line(&s)
+    }
+}
+
 /// [`single_line`] a character at a time.
 fn fold_single_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -86,6 +96,7 @@ mod tests {
             #[test]
             fn the_shortcut_changes_nothing_the_fold_would(s in "([ a-zé🦀.]|\\PC|\\s|[\u{0}-\u{1f}\u{7f}-\u{a0}\u{1680}\u{2000}-\u{3000}\u{fffe}\u{ffff}])*") {
                 prop_assert_eq!(single_line(&s), fold_single_line(&s));
+                prop_assert_eq!(into_single_line(s.clone()), fold_single_line(&s));
                 if is_single_line(&s) {
                     prop_assert_eq!(fold_single_line(&s), s);
                 }

@@ -128,8 +128,9 @@ fn write_feed(site: &Site, feed: &Feed, out_dir: &Path) -> Result<Vec<StagedFile
             out_dir.display()
         )),
     })?;
+    // Finished (synced, compared) in parallel.
     feed.files
-        .iter()
+        .par_iter()
         .zip(sinks)
         .map(|((_, path), (_, staged))| {
             let (outcome, ready) = staged.finish()?;

@@ -459,7 +459,7 @@ impl Fields<'_> {
             }
         };
         let text = if one_line {
-            single_line(&text)
+            crate::text::into_single_line(text)
         } else {
             crate::text::xml_safe(text.trim())
         };
