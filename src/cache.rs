@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::content::Site;
+use crate::content::{Found, Site};
 
 /// Where the cache lives, relative to the site root.
 pub const CACHE_FILE: &str = ".pressroom/build-cache";
@@ -60,7 +60,7 @@ impl Stamp {
             .and_then(|m| Stamp::from_metadata(&m))
     }
 
-    fn from_metadata(metadata: &Metadata) -> Option<Stamp> {
+    pub fn from_metadata(metadata: &Metadata) -> Option<Stamp> {
         if !metadata.is_file() {
             return None;
         }
@@ -94,10 +94,50 @@ pub struct Inputs {
 
 impl Inputs {
     /// Scans the inputs of the site at `root`. None when they cannot all be
-    /// listed or read (a missing content folder, an unreadable file): the
-    /// build then runs and reports the problem.
+    /// listed or read (a missing content folder, an unreadable file), or
+    /// the content folder holds a link to a folder: the build then runs
+    /// (and reports any problem).
     pub fn scan(root: &Path, config: &Config) -> Option<Inputs> {
         let started = SystemTime::now();
+        let content_dir = root.join(&config.site.content_dir);
+        let sum = scan_folder(root, &content_dir, trusted(started))?;
+        Inputs::from_sum(root, sum)
+    }
+
+    /// The fingerprint of the article files `found` with their `stamps`
+    /// (each taken before its file was read, so a file changed during the
+    /// build is seen as changed by the next one), listed at or after
+    /// `started`: what [`Inputs::scan`] gives for the same files.
+    pub fn from_stamps(
+        root: &Path,
+        found: &Found,
+        stamps: &[Option<Stamp>],
+        started: SystemTime,
+    ) -> Option<Inputs> {
+        if !found.problems.is_empty() || found.files.len() != stamps.len() {
+            return None;
+        }
+        let trusted_before = trusted(started);
+        let root_bytes = root.as_os_str().as_encoded_bytes();
+        let sum = found
+            .files
+            .par_iter()
+            .zip(stamps)
+            .map(|(path, stamp)| {
+                let path = path.as_os_str().as_encoded_bytes();
+                Some(Sum::of(
+                    path.strip_prefix(root_bytes)?,
+                    (*stamp)?,
+                    trusted_before,
+                ))
+            })
+            .try_reduce(Sum::default, |a, b| Some(a.add(b)))?;
+        Inputs::from_sum(root, sum)
+    }
+
+    /// The fingerprint from the articles' [`Sum`], with the version,
+    /// config.toml and templates/.
+    fn from_sum(root: &Path, sum: Sum) -> Option<Inputs> {
         let mut hasher = Sha256::new();
         hasher.update(MAGIC.as_bytes());
         hasher.update(b"\0");
@@ -126,27 +166,178 @@ impl Inputs {
             }
         }
 
-        let content_dir = root.join(&config.site.content_dir);
-        let (files, problems) = crate::content::find_articles(root, &content_dir);
-        if !problems.is_empty() {
-            return None;
-        }
-        let stamps: Vec<Option<Stamp>> = files.par_iter().map(|p| Stamp::of(p)).collect();
-        let trusted_before = started.checked_sub(SETTLE).and_then(nanos);
-        let mut settled = true;
-        for (path, stamp) in files.iter().zip(stamps) {
-            let stamp = stamp?;
-            settled &= trusted_before.is_some_and(|before| stamp.modified < before);
-            let relative = path.strip_prefix(root).unwrap_or(path);
-            hasher.update(relative.as_os_str().as_encoded_bytes());
-            hasher.update(b"\0");
-            hasher.update(stamp.size.to_le_bytes());
-            hasher.update(stamp.modified.to_le_bytes());
+        hasher.update(sum.count.to_le_bytes());
+        for lane in sum.lanes {
+            hasher.update(lane.to_le_bytes());
         }
         Some(Inputs {
             digest: hex(&hasher.finalize()),
-            settled,
+            settled: sum.settled,
         })
+    }
+}
+
+/// Modification times before this (nanoseconds) can be relied on.
+fn trusted(started: SystemTime) -> Option<i128> {
+    started.checked_sub(SETTLE).and_then(nanos)
+}
+
+/// The article files as an order-free sum: each file's SHA-256 over its
+/// path (relative to the site root), size and time, added up lane by lane,
+/// so that folders scanned in parallel add up to the same value in any
+/// order; with the number of files and whether every time is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sum {
+    lanes: [u64; 4],
+    count: u64,
+    settled: bool,
+}
+
+impl Default for Sum {
+    fn default() -> Sum {
+        Sum {
+            lanes: [0; 4],
+            count: 0,
+            settled: true,
+        }
+    }
+}
+
+impl Sum {
+    fn of(relative: &[u8], stamp: Stamp, trusted_before: Option<i128>) -> Sum {
+        let mut hasher = Sha256::new();
+        hasher.update(relative);
+        hasher.update(b"\0");
+        hasher.update(stamp.size.to_le_bytes());
+        hasher.update(stamp.modified.to_le_bytes());
+        let digest = hasher.finalize();
+        let mut lanes = [0; 4];
+        for (lane, bytes) in lanes.iter_mut().zip(digest.chunks_exact(8)) {
+            *lane = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        }
+        Sum {
+            lanes,
+            count: 1,
+            settled: trusted_before.is_some_and(|before| stamp.modified < before),
+        }
+    }
+
+    fn add(self, other: Sum) -> Sum {
+        let mut lanes = self.lanes;
+        for (lane, more) in lanes.iter_mut().zip(other.lanes) {
+            *lane = lane.wrapping_add(more);
+        }
+        Sum {
+            lanes,
+            count: self.count + other.count,
+            settled: self.settled && other.settled,
+        }
+    }
+}
+
+/// The [`Sum`] of the article files under `dir`, found as
+/// [`crate::content::find_articles`] finds them (hidden names skipped, an
+/// article extension, links to files followed) and stat'ed by name in their
+/// opened folder, with nothing allocated per file; subfolders in parallel.
+/// Paths are hashed relative to `root`. None when anything
+/// is out of the ordinary (a link to a folder, an entry that cannot be
+/// read or stat'ed): the build finds out what.
+#[cfg(target_os = "linux")]
+fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<Sum> {
+    use rustix::fs::{open, statat, AtFlags, FileType, Mode, OFlags, RawDir};
+    use std::os::unix::ffi::OsStrExt;
+
+    let folder = open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut path = dir.as_os_str().as_bytes().to_vec();
+    if !path.ends_with(b"/") {
+        path.push(b'/');
+    }
+    let base = path.len();
+    let mut sum = Sum::default();
+    let mut subfolders = Vec::new();
+    let mut buffer = vec![std::mem::MaybeUninit::uninit(); 32 * 1024];
+    let mut entries = RawDir::new(&folder, &mut buffer);
+    while let Some(entry) = entries.next() {
+        let entry = entry.ok()?;
+        let name = entry.file_name().to_bytes();
+        if name.starts_with(b".") {
+            continue;
+        }
+        let is_file = match entry.file_type() {
+            FileType::Directory => {
+                subfolders.push(dir.join(std::ffi::OsStr::from_bytes(name)));
+                continue;
+            }
+            FileType::RegularFile => true,
+            // Followed: a link to a file counts as the file.
+            FileType::Symlink => {
+                let target = statat(&folder, entry.file_name(), AtFlags::empty()).ok()?;
+                match FileType::from_raw_mode(target.st_mode as _) {
+                    FileType::Directory => return None,
+                    FileType::RegularFile => true,
+                    _ => false,
+                }
+            }
+            FileType::Unknown => return None,
+            _ => false,
+        };
+        if !is_file || !is_article_name(name) {
+            continue;
+        }
+        let stat = statat(&folder, entry.file_name(), AtFlags::empty()).ok()?;
+        if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
+            return None;
+        }
+        let stamp = Stamp {
+            size: u64::try_from(stat.st_size).ok()?,
+            modified: i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec),
+        };
+        path.truncate(base);
+        path.extend_from_slice(name);
+        let relative = path.strip_prefix(root.as_os_str().as_bytes())?;
+        sum = sum.add(Sum::of(relative, stamp, trusted_before));
+    }
+    subfolders
+        .par_iter()
+        .map(|sub| scan_folder(root, sub, trusted_before))
+        .try_reduce(|| sum, |a, b| Some(a.add(b)))
+}
+
+/// Elsewhere: listed by the loader's walk, each file stat'ed by path.
+#[cfg(not(target_os = "linux"))]
+fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<Sum> {
+    let found = crate::content::find_articles(root, dir);
+    if !found.problems.is_empty() {
+        return None;
+    }
+    let root = root.as_os_str().as_encoded_bytes();
+    found
+        .files
+        .par_iter()
+        .map(|path| {
+            let relative = path.as_os_str().as_encoded_bytes().strip_prefix(root)?;
+            Some(Sum::of(relative, Stamp::of(path)?, trusted_before))
+        })
+        .try_reduce(Sum::default, |a, b| Some(a.add(b)))
+}
+
+/// An article's extension, in any case (as `Path::extension` reads a
+/// file name).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn is_article_name(name: &[u8]) -> bool {
+    match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => {
+            let extension = &name[dot + 1..];
+            crate::content::EXTENSIONS
+                .iter()
+                .any(|e| extension.eq_ignore_ascii_case(e.as_bytes()))
+        }
+        _ => false,
     }
 }
 
@@ -512,6 +703,33 @@ mod tests {
         let site = Fixture::new();
         site.age("content/a.md", 0);
         assert!(!site.inputs().settled);
+    }
+
+    #[test]
+    fn a_scan_gives_the_fingerprint_of_the_loaded_stamps() {
+        let site = Fixture::new();
+        site.write(
+            "content/2025/deep/b.MD",
+            "---\ntitle: 'B'\npublish_date: '2025-02-01'\n---\n",
+        );
+        site.write("content/.hidden/c.md", "x");
+        site.write("content/.d.md", "x");
+        site.write("content/notes.csv", "x");
+        site.write(
+            "content/z.txt",
+            "---\ntitle: 'Z'\npublish_date: '2025-02-02'\n---\n",
+        );
+        std::os::unix::fs::symlink("a.md", site.root().join("content/link.md")).unwrap();
+        let found = crate::content::find_articles(site.root(), &site.root().join("content"));
+        assert_eq!(found.files.len(), 5, "{found:?}");
+        let stamps: Vec<Option<Stamp>> = found.files.iter().map(|p| Stamp::of(p)).collect();
+        let loaded = Inputs::from_stamps(site.root(), &found, &stamps, SystemTime::now());
+        assert!(loaded.is_some());
+        assert_eq!(site.inputs(), loaded.unwrap());
+
+        // A link to a folder: no shortcut (the build handles it).
+        std::os::unix::fs::symlink("2025", site.root().join("content/again")).unwrap();
+        assert_eq!(Inputs::scan(site.root(), &site.config()), None);
     }
 
     #[test]

@@ -8,6 +8,17 @@ pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// True when [`single_line`] would return `s` unchanged, judged by its
+/// bytes: no ASCII control, no lead byte of a character that XML forbids
+/// or Rust calls whitespace or control outside ASCII (0xC2: U+0080–U+00BF,
+/// 0xE1: U+1680, 0xE2/0xE3: U+2000–U+3000, 0xEF: U+FFFE and U+FFFF), and
+/// spaces only single and inside. Most titles and names pass.
+fn is_single_line(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let odd = |b: u8| b < 0x20 || matches!(b, 0x7F | 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF);
+    !bytes.iter().any(|&b| odd(b)) && !s.starts_with(' ') && !s.ends_with(' ') && !s.contains("  ")
+}
+
 /// Removes every character XML 1.0 forbids.
 pub fn xml_safe(s: &str) -> String {
     if s.chars().all(is_xml_char) {
@@ -21,6 +32,24 @@ pub fn xml_safe(s: &str) -> String {
 /// folded into one space, trimmed at both ends. Such a value cannot start a
 /// new header line or break a feed.
 pub fn single_line(s: &str) -> String {
+    if is_single_line(s) {
+        return s.to_owned();
+    }
+    fold_single_line(s)
+}
+
+/// [`single_line`] of an owned string: the string itself when there is
+/// nothing to fold (no copy).
+pub fn into_single_line(s: String) -> String {
+    if is_single_line(&s) {
+        s
+    } else {
+        fold_single_line(&s)
+    }
+}
+
+/// [`single_line`] a character at a time.
+fn fold_single_line(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut pending_space = false;
     for c in s.chars().filter(|&c| is_xml_char(c)) {
@@ -54,5 +83,24 @@ mod tests {
         );
         assert_eq!(single_line("\u{7}"), "");
         assert_eq!(single_line("a\u{0085}b\u{2028}c"), "a b c");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+            /// The byte check that skips the fold never skips a change.
+            #[test]
+            fn the_shortcut_changes_nothing_the_fold_would(s in "([ a-zé🦀.]|\\PC|\\s|[\u{0}-\u{1f}\u{7f}-\u{a0}\u{1680}\u{2000}-\u{3000}\u{fffe}\u{ffff}])*") {
+                prop_assert_eq!(single_line(&s), fold_single_line(&s));
+                prop_assert_eq!(into_single_line(s.clone()), fold_single_line(&s));
+                if is_single_line(&s) {
+                    prop_assert_eq!(fold_single_line(&s), s);
+                }
+            }
+        }
     }
 }

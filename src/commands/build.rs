@@ -7,24 +7,29 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
 use crate::cache::{BuildCache, Inputs, Stamp};
 use crate::cli::Global;
-use crate::content::Site;
-use crate::fs::{write_if_changed, WriteOutcome};
+use crate::content::{Bodies, LoadError, Site};
+use crate::feed::{Feed, StreamError};
+use crate::fs::{Ready, Staged, WriteOutcome};
 
 pub fn run(global: &Global) -> Result<()> {
     let now = super::now(global);
     let root = &global.root;
+    let started = SystemTime::now();
     let config = super::load_config(root)?;
-    // Taken before loading, so a file changed during the build is seen as
-    // changed by the next one.
-    let inputs = Inputs::scan(root, &config);
-    if let Some(inputs) = &inputs {
-        if let Some(cache) = BuildCache::load(root).filter(|c| c.is_fresh(root, inputs, now)) {
+    // With no cache (a first build) there is nothing to compare with: the
+    // fingerprint is then taken while loading.
+    if let Some(cache) = BuildCache::load(root) {
+        let fresh =
+            Inputs::scan(root, &config).is_some_and(|inputs| cache.is_fresh(root, &inputs, now));
+        if fresh {
             info!(
                 "nothing changed since the last build: {} feed files in {} are up to date",
                 cache.outputs.len(),
@@ -34,18 +39,44 @@ pub fn run(global: &Global) -> Result<()> {
         }
     }
 
-    let site = Site::load(root, config)?;
+    let found = crate::content::find_articles(root, &root.join(&config.site.content_dir));
+    // Front matter only: bodies are read when their article is rendered.
+    let (site, stamps) = Site::load_found(root, config, &found, Bodies::Deferred)?;
+    // Each stamp was taken before its file was read, so a file changed
+    // during the build is seen as changed by the next one.
+    let inputs = Inputs::from_stamps(root, &found, &stamps, started);
     let out_dir = root.join(&site.config.site.output_dir);
-    // Each file is written as soon as it is rendered, in parallel, so the
-    // big ones are not all held in memory at once.
-    let results = crate::feed::build_each(&site, now, |output| {
-        let path = out_dir.join(&output.path);
-        write_if_changed(&path, &output.bytes).map(|outcome| (path, outcome))
-    });
+    // Feeds are written in parallel, each streamed a few items at a time
+    // into temporary files; they are moved into place only once every one
+    // is complete, so a failed build leaves the output folder as it was.
+    let feeds = crate::feed::plan(&site, now);
+    let staged: Vec<Result<Vec<StagedFile>>> = feeds
+        .par_iter()
+        .map(|feed| write_feed(&site, feed, &out_dir))
+        .collect();
+    let mut problems = Vec::new();
+    let mut outputs = Vec::new();
+    for result in staged {
+        match result {
+            Ok(files) => outputs.extend(files),
+            Err(e) => match e.downcast::<LoadError>() {
+                Ok(e) => problems.extend(e.problems),
+                Err(e) => return Err(e),
+            },
+        }
+    }
+    if !problems.is_empty() {
+        // An article in several feeds reports its problem once.
+        let mut seen = HashSet::new();
+        problems.retain(|p| seen.insert(p.to_string()));
+        return Err(LoadError { problems }.into());
+    }
     let (mut written, mut unchanged) = (0, 0);
-    let mut paths = Vec::with_capacity(results.len());
-    for result in results {
-        let (path, outcome) = result?;
+    let mut paths = Vec::with_capacity(outputs.len());
+    for (path, outcome, ready) in outputs {
+        if let Some(ready) = ready {
+            ready.commit()?;
+        }
         match outcome {
             WriteOutcome::Written => {
                 written += 1;
@@ -72,7 +103,40 @@ pub fn run(global: &Global) -> Result<()> {
     if let Some(inputs) = inputs.filter(|i| i.settled) {
         save_cache(root, &inputs, &site, now, &paths);
     }
+    // The process ends here: freeing every article one by one, on this
+    // one thread, would only delay that.
+    std::mem::forget(site);
+    std::mem::forget(found);
     Ok(())
+}
+
+/// A feed file's path, whether it changes, and the file to move there.
+type StagedFile = (PathBuf, WriteOutcome, Option<Ready>);
+
+/// Streams the files of one feed into temporary files beside their paths
+/// in `out_dir`: each path, whether it changes, and the file to move there
+/// when it does.
+fn write_feed(site: &Site, feed: &Feed, out_dir: &Path) -> Result<Vec<StagedFile>> {
+    let mut sinks = Vec::with_capacity(feed.files.len());
+    for (format, path) in &feed.files {
+        sinks.push((*format, Staged::new(&out_dir.join(path))?));
+    }
+    crate::feed::stream(site, feed, &mut sinks).map_err(|e| match e {
+        StreamError::Content(e) => anyhow::Error::from(e),
+        StreamError::Io(e) => anyhow::Error::from(e).context(format!(
+            "cannot write the feed files in {}",
+            out_dir.display()
+        )),
+    })?;
+    // Finished (synced, compared) in parallel.
+    feed.files
+        .par_iter()
+        .zip(sinks)
+        .map(|((_, path), (_, staged))| {
+            let (outcome, ready) = staged.finish()?;
+            Ok((out_dir.join(path), outcome, ready))
+        })
+        .collect()
 }
 
 /// Records this build for the next one. A cache that cannot be written

@@ -8,6 +8,16 @@ use super::{finish_xml, image_type, Channel, Entry};
 use crate::content::Site;
 
 pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
+    let mut feed = template(site, channel);
+    feed.entries = channel.entries.iter().map(entry).collect();
+    let out = document(&feed, super::size_hint(channel));
+    drop(feed);
+    finish_xml(out)
+}
+
+/// The feed of `channel` with no entries: what [`super::stream`] writes
+/// around them.
+pub(super) fn template(site: &Site, channel: &Channel) -> Feed {
     let config = &site.config;
     let mut links = vec![Link {
         href: channel.home.clone(),
@@ -30,7 +40,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
             ..Link::default()
         });
     }
-    let feed = Feed {
+    Feed {
         title: Text::plain(channel.title.clone()),
         id: channel.id.clone(),
         updated: channel.updated,
@@ -50,14 +60,17 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
             .map(|c| Text::plain(crate::text::single_line(c))),
         subtitle: (!channel.description.is_empty())
             .then(|| Text::plain(channel.description.clone())),
-        entries: channel.entries.iter().map(entry).collect(),
         // No feed-level xml:base: every URL is already absolute, and the
         // W3C validator warns (SameDocumentReference) when the alternate
         // link resolves to the base itself. Entry content keeps its own.
         lang: Some(config.site.language.clone()),
         ..Feed::default()
-    };
-    let mut out = Vec::with_capacity(super::size_hint(channel));
+    }
+}
+
+/// The document as `atom_syndication` writes it, before [`finish_xml`].
+pub(super) fn document(feed: &Feed, size_hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size_hint);
     // Writing to a Vec cannot fail.
     let _ = feed.write_with_config(
         &mut out,
@@ -66,8 +79,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
             indent_size: Some(2),
         },
     );
-    drop(feed);
-    finish_xml(out)
+    out
 }
 
 fn person(name: &str) -> Person {
@@ -77,7 +89,7 @@ fn person(name: &str) -> Person {
     }
 }
 
-fn entry(entry: &Entry) -> AtomEntry {
+pub(super) fn entry(entry: &Entry) -> AtomEntry {
     let a = entry.article;
     let mut links = vec![Link {
         href: a.url.to_string(),

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Channel;
+use super::{Channel, Entry};
 use crate::content::Site;
 
 #[derive(Serialize)]
@@ -59,8 +59,19 @@ struct Item<'a> {
 }
 
 pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
+    let mut feed = template(site, channel);
+    feed.items = channel.entries.iter().map(item).collect();
+    let mut out = Vec::with_capacity(super::size_hint(channel));
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer_pretty(&mut out, &feed);
+    out.push(b'\n');
+    out
+}
+
+/// The feed of `channel` with no items.
+fn template<'a>(site: &'a Site, channel: &'a Channel) -> Feed<'a> {
     let config = &site.config;
-    let feed = Feed {
+    Feed {
         version: "https://jsonfeed.org/version/1.1",
         title: &channel.title,
         home_page_url: &channel.home,
@@ -81,34 +92,60 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
                 url: h.to_string(),
             })
             .collect(),
-        items: channel
-            .entries
-            .iter()
-            .map(|entry| {
-                let a = entry.article;
-                let content_html = entry.content.as_deref();
-                Item {
-                    id: &a.id,
-                    url: a.url.as_str(),
-                    title: &a.title,
-                    content_html,
-                    // JSON Feed requires one of the two contents.
-                    content_text: content_html
-                        .is_none()
-                        .then(|| a.summary().unwrap_or(&a.title)),
-                    summary: a.summary(),
-                    image: a.hero_image.as_deref(),
-                    date_published: a.publish_date.to_rfc3339(),
-                    date_modified: a.updated_date.map(|d| d.to_rfc3339()),
-                    authors: [Author { name: &a.author }],
-                    tags: &a.tags,
-                }
-            })
-            .collect(),
-    };
-    let mut out = Vec::with_capacity(super::size_hint(channel));
-    // Writing to a Vec cannot fail.
-    let _ = serde_json::to_writer_pretty(&mut out, &feed);
+        items: Vec::new(),
+    }
+}
+
+fn item<'a>(entry: &'a Entry) -> Item<'a> {
+    let a = entry.article;
+    let content_html = entry.content.as_deref();
+    Item {
+        id: &a.id,
+        url: a.url.as_str(),
+        title: &a.title,
+        content_html,
+        // JSON Feed requires one of the two contents.
+        content_text: content_html
+            .is_none()
+            .then(|| a.summary().unwrap_or(&a.title)),
+        summary: a.summary(),
+        image: a.hero_image.as_deref(),
+        date_published: a.publish_date.to_rfc3339(),
+        date_modified: a.updated_date.map(|d| d.to_rfc3339()),
+        authors: [Author { name: &a.author }],
+        tags: &a.tags,
+    }
+}
+
+/// The document of `channel` with no items, cut where they go: the text
+/// up to the items' `[`, and the end for an empty list. serde_json writes
+/// `"items": []` for none, and each item on its own lines, indented two
+/// levels and separated by commas, for some: see [`piece`].
+pub(super) fn frame(site: &Site, channel: &Channel) -> (Vec<u8>, Vec<u8>) {
+    let mut out = Vec::new();
+    let _ = serde_json::to_writer_pretty(&mut out, &template(site, channel));
     out.push(b'\n');
+    // `items` is the last field, so the document ends `[]\n}\n`.
+    let head = out.len() - b"]\n}\n".len();
+    (out[..head].to_vec(), out[head..].to_vec())
+}
+
+/// The end of a document with at least one item.
+pub(super) const END_AFTER_ITEMS: &[u8] = b"\n  ]\n}\n";
+
+/// One item as it stands in the document after the `[` or the comma
+/// before it: on a new line, indented two levels (4 spaces). JSON text
+/// holds no raw line break, so every line break is one of the layout's.
+pub(super) fn piece(entry: &Entry) -> Vec<u8> {
+    let mut alone = Vec::new();
+    let _ = serde_json::to_writer_pretty(&mut alone, &item(entry));
+    let mut out = Vec::with_capacity(alone.len() + alone.len() / 8 + 8);
+    out.extend_from_slice(b"\n    ");
+    for &b in &alone {
+        out.push(b);
+        if b == b'\n' {
+            out.extend_from_slice(b"    ");
+        }
+    }
     out
 }

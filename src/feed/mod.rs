@@ -15,7 +15,9 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use rayon::prelude::*;
 
-use crate::content::{Article, Site, Slug};
+use std::io::Write;
+
+use crate::content::{Article, LoadError, Site, Slug};
 
 /// One file to write, relative to the output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,21 +56,46 @@ pub struct Entry<'a> {
 /// The articles of one feed: the whole site's (no tag) or one tag's.
 type Selection<'a> = (Option<(String, Slug)>, Vec<&'a Article>);
 
-/// Every feed file of the site at `now`: the main feeds, then one set per
-/// tag when `feeds.tag_feeds` is on.
-pub fn build_all(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
-    build_each(site, now, |output| output)
+/// Every feed file of the site at `now`, rendered in memory: the main
+/// feeds, then one set per tag when `feeds.tag_feeds` is on. (A build
+/// writes the same bytes with [`stream`], holding a few items at a time.)
+pub fn build_all(site: &Site, now: DateTime<FixedOffset>) -> Result<Vec<Output>, LoadError> {
+    let selections = selections(site, now);
+    let contents = render_contents(site, selections.iter().flat_map(|(_, a)| a.iter().copied()))?;
+    let channels: Vec<(PathBuf, Channel)> = selections
+        .par_iter()
+        .map(|(tag, articles)| {
+            let dir = feed_dir(tag.as_ref());
+            let channel = channel(site, tag.as_ref(), articles, &contents, &dir);
+            (dir, channel)
+        })
+        .collect();
+    // One job per file, so the three formats of a big feed render on
+    // different cores. Outputs keep their order: per feed, RSS, Atom, JSON.
+    let jobs: Vec<(&Channel, PathBuf, Format)> = channels
+        .iter()
+        .flat_map(|(dir, channel)| {
+            files(site, dir)
+                .into_iter()
+                .map(move |(format, path)| (channel, path, format))
+        })
+        .collect();
+    Ok(jobs
+        .into_par_iter()
+        .map(|(channel, path, format)| Output {
+            path,
+            bytes: match format {
+                Format::Rss => rss::render(site, channel),
+                Format::Atom => atom::render(site, channel),
+                Format::Json => json::render(site, channel),
+            },
+        })
+        .collect())
 }
 
-/// Renders every feed file of [`build_all`], in parallel, and hands each
-/// to `each` as soon as it is ready (a caller that writes it there holds
-/// one file per core in memory, not all of them). Returns what `each`
-/// returned, in [`build_all`]'s order.
-pub fn build_each<T: Send>(
-    site: &Site,
-    now: DateTime<FixedOffset>,
-    each: impl Fn(Output) -> T + Sync,
-) -> Vec<T> {
+/// The feeds of the site at `now` and their articles: the whole site's
+/// first, then each tag's (by slug) when `feeds.tag_feeds` is on.
+fn selections(site: &Site, now: DateTime<FixedOffset>) -> Vec<Selection<'_>> {
     let feeds = &site.config.feeds;
     let published: Vec<&Article> = site.published(now).collect();
     let limit = if feeds.limit == 0 {
@@ -97,77 +124,358 @@ pub fn build_each<T: Send>(
             ));
         }
     }
+    selections
+}
 
-    let contents = render_contents(site, selections.iter().flat_map(|(_, a)| a.iter().copied()));
-    let channels: Vec<(PathBuf, Channel)> = selections
-        .par_iter()
-        .map(|(tag, articles)| {
-            let dir = match tag {
-                Some((_, slug)) => Path::new("tags").join(slug.as_str()),
-                None => PathBuf::new(),
-            };
-            let channel = channel(site, tag.as_ref(), articles, &contents, &dir);
-            (dir, channel)
-        })
-        .collect();
-    // One job per file, so the three formats of a big feed (the main one
-    // above all, and the only one with tag feeds off) render on different
-    // cores. Outputs keep their order: per feed, RSS, Atom, JSON.
-    let formats: [(&PathBuf, Format); 3] = [
-        (&feeds.rss, rss::render),
-        (&feeds.atom, atom::render),
-        (&feeds.json, json::render),
-    ];
-    let jobs: Vec<(&Path, &Channel, &PathBuf, Format)> = channels
+/// Where a feed's files go, inside the output folder.
+fn feed_dir(tag: Option<&(String, Slug)>) -> PathBuf {
+    match tag {
+        Some((_, slug)) => Path::new("tags").join(slug.as_str()),
+        None => PathBuf::new(),
+    }
+}
+
+/// A feed file's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Rss,
+    Atom,
+    Json,
+}
+
+/// The files of the feed in `dir` (inside the output folder), in order:
+/// RSS, Atom, JSON, leaving out those configured off (an empty name).
+fn files(site: &Site, dir: &Path) -> Vec<(Format, PathBuf)> {
+    let feeds = &site.config.feeds;
+    [
+        (Format::Rss, &feeds.rss),
+        (Format::Atom, &feeds.atom),
+        (Format::Json, &feeds.json),
+    ]
+    .into_iter()
+    .filter(|(_, name)| !name.as_os_str().is_empty())
+    .map(|(format, name)| (format, dir.join(name)))
+    .collect()
+}
+
+/// One feed to write with [`stream`]: its files, and its channel with
+/// every entry but no content yet.
+#[derive(Debug)]
+pub struct Feed<'a> {
+    /// Format and path inside the output folder of each file, in order.
+    pub files: Vec<(Format, PathBuf)>,
+    pub channel: Channel<'a>,
+}
+
+/// Every feed of the site at `now`, in [`build_all`]'s order.
+pub fn plan(site: &Site, now: DateTime<FixedOffset>) -> Vec<Feed<'_>> {
+    let none = HashMap::new();
+    selections(site, now)
         .iter()
-        .flat_map(|(dir, channel)| {
-            formats
-                .iter()
-                .filter(|(file, _)| !file.as_os_str().is_empty())
-                .map(move |&(file, render)| (dir.as_path(), channel, file, render))
-        })
-        .collect();
-    jobs.into_par_iter()
-        .map(|(dir, channel, file, render)| {
-            each(Output {
-                path: dir.join(file),
-                bytes: render(site, channel),
-            })
+        .map(|(tag, articles)| {
+            let dir = feed_dir(tag.as_ref());
+            Feed {
+                files: files(site, &dir),
+                channel: channel(site, tag.as_ref(), articles, &none, &dir),
+            }
         })
         .collect()
 }
 
-/// A format's renderer.
-type Format = fn(&Site, &Channel) -> Vec<u8>;
+/// Why [`stream`] could not write a feed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Articles whose body could not be read or rendered.
+    #[error(transparent)]
+    Content(#[from] LoadError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// How many items are rendered at once (in parallel) while streaming.
+const BATCH: usize = 128;
+
+/// Writes the files of `feed` to `sinks`, one per format in the order of
+/// `feed.files`: the bytes [`build_all`] renders for them, but with each
+/// article's content rendered once for all formats and only a batch of
+/// items in memory at a time. The `rss` and `atom_syndication` builders
+/// still write every element: each format's document is written once
+/// with no items and once per item with only that item, and the items are
+/// cut out of their documents and spliced into the empty one (see
+/// [`Frame`]). Problems with article bodies are all reported, after the
+/// last batch; what was written by then is not a feed.
+pub fn stream<W: Write>(
+    site: &Site,
+    feed: &Feed,
+    sinks: &mut [(Format, W)],
+) -> Result<(), StreamError> {
+    let frames = sinks
+        .iter()
+        .map(|(format, _)| Frame::new(site, &feed.channel, *format))
+        .collect::<std::io::Result<Vec<Frame>>>()?;
+    for ((_, sink), frame) in sinks.iter_mut().zip(&frames) {
+        sink.write_all(frame.head())?;
+    }
+    let mut problems = Vec::new();
+    let mut items = 0;
+    for batch in feed.channel.entries.chunks(BATCH) {
+        let pieces: Vec<Result<Vec<Vec<u8>>, StreamError>> = batch
+            .par_iter()
+            .map(|entry| {
+                let content = match site.config.feeds.full_content {
+                    true => Some(Arc::from(content_html(site, entry.article)?)),
+                    false => None,
+                };
+                let entry = Entry {
+                    article: entry.article,
+                    content,
+                };
+                let pieces = frames.iter().map(|frame| frame.piece(&entry));
+                Ok(pieces.collect::<std::io::Result<Vec<Vec<u8>>>>()?)
+            })
+            .collect();
+        for result in pieces {
+            match result {
+                Ok(pieces) if problems.is_empty() => {
+                    for ((_, sink), (frame, piece)) in
+                        sinks.iter_mut().zip(frames.iter().zip(pieces))
+                    {
+                        if items > 0 {
+                            sink.write_all(frame.separator())?;
+                        }
+                        sink.write_all(&piece)?;
+                    }
+                    items += 1;
+                }
+                Ok(_) => {}
+                Err(StreamError::Content(mut e)) => problems.append(&mut e.problems),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(LoadError { problems }.into());
+    }
+    for ((_, sink), frame) in sinks.iter_mut().zip(&frames) {
+        sink.write_all(frame.tail(items))?;
+    }
+    Ok(())
+}
+
+/// One format's document around its items, and how to write an item.
+enum Frame {
+    /// RSS and Atom: `empty` is the document with no items as the crate
+    /// writes it, `cut` the byte where an item's text starts in a
+    /// document with one item (what precedes it is `empty[..cut]`, what
+    /// follows it `empty[cut..]`).
+    Xml {
+        template: Template,
+        empty: Vec<u8>,
+        cut: usize,
+        head: Vec<u8>,
+        tail: Vec<u8>,
+    },
+    Json {
+        head: Vec<u8>,
+        empty_tail: Vec<u8>,
+    },
+}
+
+/// A document with no items, ready to take one.
+enum Template {
+    Rss(Box<::rss::Channel>),
+    Atom(Box<atom_syndication::Feed>),
+}
+
+impl Template {
+    /// The document as the crate writes it, with `entry` its only item.
+    fn document(&self, entry: Option<&Entry>) -> Vec<u8> {
+        match self {
+            Template::Rss(template) => {
+                let mut channel = ::rss::Channel::clone(template);
+                let hint = entry.map_or(0, |e| {
+                    4096 + e.content.as_ref().map_or(0, |c| c.len() * 9 / 8)
+                });
+                channel.set_items(entry.map(rss::item).into_iter().collect::<Vec<_>>());
+                rss::document(&channel, hint)
+            }
+            Template::Atom(template) => {
+                let mut feed = atom_syndication::Feed::clone(template);
+                let hint = entry.map_or(0, |e| {
+                    4096 + e.content.as_ref().map_or(0, |c| c.len() * 9 / 8)
+                });
+                feed.entries = entry.map(atom::entry).into_iter().collect();
+                atom::document(&feed, hint)
+            }
+        }
+    }
+
+    /// [`rss::render`]'s and [`atom::render`]'s passes over the text.
+    fn finish(&self, piece: &[u8], last: bool) -> Vec<u8> {
+        let piece = match self {
+            Template::Rss(_) => rss::finish_piece(piece.to_vec()),
+            Template::Atom(_) => clean_xml(piece.to_vec()),
+        };
+        if last {
+            finish_xml(piece)
+        } else {
+            piece
+        }
+    }
+}
+
+impl Frame {
+    fn new(site: &Site, channel: &Channel, format: Format) -> std::io::Result<Frame> {
+        let template = match format {
+            Format::Rss => Template::Rss(Box::new(rss::template(site, channel))),
+            Format::Atom => Template::Atom(Box::new(atom::template(site, channel))),
+            Format::Json => {
+                let (head, empty_tail) = json::frame(site, channel);
+                return Ok(Frame::Json { head, empty_tail });
+            }
+        };
+        let empty = template.document(None);
+        let Some(first) = channel.entries.first() else {
+            // No items: the document as it is.
+            let head = template.finish(&empty, true);
+            let cut = empty.len();
+            return Ok(Frame::Xml {
+                template,
+                empty,
+                cut,
+                head,
+                tail: Vec::new(),
+            });
+        };
+        // Any item shows where items go: the first byte where a document
+        // with one differs from the empty one.
+        let one = template.document(Some(&Entry {
+            article: first.article,
+            content: None,
+        }));
+        let cut = empty
+            .iter()
+            .zip(&one)
+            .position(|(a, b)| a != b)
+            .unwrap_or(empty.len());
+        let head = template.finish(&empty[..cut], false);
+        let tail = template.finish(&empty[cut..], true);
+        let frame = Frame::Xml {
+            template,
+            empty,
+            cut,
+            head,
+            tail,
+        };
+        frame.item_text(&one)?;
+        Ok(frame)
+    }
+
+    /// What comes before the first item.
+    fn head(&self) -> &[u8] {
+        match self {
+            Frame::Xml { head, .. } | Frame::Json { head, .. } => head,
+        }
+    }
+
+    /// What comes between two items.
+    fn separator(&self) -> &[u8] {
+        match self {
+            Frame::Xml { .. } => b"",
+            Frame::Json { .. } => b",",
+        }
+    }
+
+    /// What comes after `items` items.
+    fn tail(&self, items: usize) -> &[u8] {
+        match self {
+            Frame::Xml { tail, .. } => tail,
+            Frame::Json { empty_tail, .. } if items == 0 => empty_tail,
+            Frame::Json { .. } => json::END_AFTER_ITEMS,
+        }
+    }
+
+    /// One entry's text in the document.
+    fn piece(&self, entry: &Entry) -> std::io::Result<Vec<u8>> {
+        match self {
+            Frame::Xml { template, .. } => {
+                let document = template.document(Some(entry));
+                Ok(template.finish(self.item_text(&document)?, false))
+            }
+            Frame::Json { .. } => Ok(json::piece(entry)),
+        }
+    }
+
+    /// The item's text in a document with one item: between the empty
+    /// document's head and tail. Every item's text then starts with the
+    /// same bytes as the empty document's rest at the cut (the item's
+    /// opening), so the item texts of several documents spliced between
+    /// that head and tail make the document with all of them. A document
+    /// that does not fit the frame is an error, never a broken feed.
+    fn item_text<'d>(&self, document: &'d [u8]) -> std::io::Result<&'d [u8]> {
+        let Frame::Xml { empty, cut, .. } = self else {
+            return Ok(document);
+        };
+        let (head, tail) = empty.split_at(*cut);
+        if document.len() > empty.len() && document.starts_with(head) && document.ends_with(tail) {
+            Ok(&document[head.len()..document.len() - tail.len()])
+        } else {
+            Err(std::io::Error::other(
+                "a feed item does not fit its document; please report this as a bug",
+            ))
+        }
+    }
+}
+
+/// The full content of an article as feeds carry it: its body as HTML,
+/// and its call to action when configured.
+fn content_html(site: &Site, article: &Article) -> Result<String, LoadError> {
+    let markdown = article.markdown().map_err(|problem| LoadError {
+        problems: vec![problem],
+    })?;
+    let mut html = crate::content::html::render_markdown(&markdown, &article.url);
+    if site.config.feeds.append_cta {
+        if let Some(cta) = article.cta_html() {
+            // Fixed markup around HTML that was escaped by the
+            // Markdown renderer and sanitized.
+            html.push_str("\n<aside class=\"cta\"><p><strong>");
+            html.push_str(&cta);
+            html.push_str("</strong></p></aside>\n");
+        }
+    }
+    Ok(html)
+}
 
 /// Renders the full content of each distinct article once.
 fn render_contents<'a>(
     site: &Site,
     articles: impl Iterator<Item = &'a Article>,
-) -> HashMap<&'a str, Arc<str>> {
-    let feeds = &site.config.feeds;
-    if !feeds.full_content {
-        return HashMap::new();
+) -> Result<HashMap<&'a str, Arc<str>>, LoadError> {
+    if !site.config.feeds.full_content {
+        return Ok(HashMap::new());
     }
     let mut unique: Vec<&Article> = articles.collect();
     unique.sort_by(|a, b| a.id.cmp(&b.id));
     unique.dedup_by(|a, b| a.id == b.id);
-    unique
+    let rendered: Vec<Result<(&str, Arc<str>), LoadError>> = unique
         .par_iter()
-        .map(|article| {
-            let mut html = article.body_html();
-            if feeds.append_cta {
-                if let Some(cta) = article.cta_html() {
-                    // Fixed markup around HTML that was escaped by the
-                    // Markdown renderer and sanitized.
-                    html.push_str("\n<aside class=\"cta\"><p><strong>");
-                    html.push_str(&cta);
-                    html.push_str("</strong></p></aside>\n");
-                }
+        .map(|article| Ok((article.id.as_str(), Arc::from(content_html(site, article)?))))
+        .collect();
+    let mut contents = HashMap::with_capacity(rendered.len());
+    let mut problems = Vec::new();
+    for result in rendered {
+        match result {
+            Ok((id, html)) => {
+                contents.insert(id, html);
             }
-            (article.id.as_str(), Arc::from(html))
-        })
-        .collect()
+            Err(mut e) => problems.append(&mut e.problems),
+        }
+    }
+    if problems.is_empty() {
+        Ok(contents)
+    } else {
+        Err(LoadError { problems })
+    }
 }
 
 fn channel<'a>(
@@ -259,20 +567,21 @@ pub(crate) fn image_type(url: &str) -> &'static str {
 }
 
 /// Last line of defence: no byte XML 1.0 forbids reaches a file, whatever
-/// a library wrote.
-pub(crate) fn finish_xml(bytes: Vec<u8>) -> Vec<u8> {
+/// a library wrote; and the file ends with a line break.
+pub(crate) fn finish_xml(mut bytes: Vec<u8>) -> Vec<u8> {
+    if std::str::from_utf8(&bytes).is_ok() && !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    clean_xml(bytes)
+}
+
+/// [`finish_xml`] without the final line break, for a piece of a document
+/// cut between characters.
+pub(crate) fn clean_xml(bytes: Vec<u8>) -> Vec<u8> {
     match String::from_utf8(bytes) {
-        Ok(mut text) => {
-            if !text.ends_with('\n') {
-                text.push('\n');
-            }
-            // Clean in practice (the content was cleaned on loading): no copy.
-            if crate::content::is_xml_clean(&text) {
-                text.into_bytes()
-            } else {
-                crate::text::xml_safe(&text).into_bytes()
-            }
-        }
+        // Clean in practice (the content was cleaned on loading): no copy.
+        Ok(text) if crate::content::is_xml_clean(&text) => text.into_bytes(),
+        Ok(text) => crate::text::xml_safe(&text).into_bytes(),
         Err(e) => e.into_bytes(),
     }
 }

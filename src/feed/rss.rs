@@ -14,6 +14,18 @@ use crate::content::Site;
 const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
 
 pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
+    let mut rss = template(site, channel);
+    rss.set_items(channel.entries.iter().map(item).collect::<Vec<Item>>());
+    let out = document(&rss, super::size_hint(channel));
+    // The items hold a copy of every content: free them before the pass
+    // below makes its copy of the document.
+    drop(rss);
+    finish_xml(hex_references(out))
+}
+
+/// The channel of `channel` with no items: what [`super::stream`] writes
+/// around them.
+pub(super) fn template(site: &Site, channel: &Channel) -> rss::Channel {
     let config = &site.config;
     let mut links = Vec::new();
     if let Some(url) = &channel.rss_url {
@@ -49,7 +61,7 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
         namespaces.insert("media".to_owned(), MEDIA_NS.to_owned());
     }
     let date = rfc822(channel.updated);
-    let rss = ChannelBuilder::default()
+    ChannelBuilder::default()
         .title(channel.title.clone())
         .link(channel.home.clone())
         .description(escape_html(&non_empty(
@@ -81,18 +93,26 @@ pub fn render(site: &Site, channel: &Channel) -> Vec<u8> {
         }))
         .atom_ext(Some(AtomExtension { links }))
         .namespaces(namespaces)
-        .items(channel.entries.iter().map(item).collect::<Vec<Item>>())
-        .build();
-    let mut out = Vec::with_capacity(super::size_hint(channel));
-    // Writing to a Vec cannot fail.
-    let _ = rss.pretty_write_to(&mut out, b' ', 2);
-    // The items hold a copy of every content: free them before the pass
-    // below makes its copy of the document.
-    drop(rss);
-    finish_xml(hex_references(out))
+        .build()
 }
 
-fn item(entry: &Entry) -> Item {
+/// The document as the `rss` crate writes it, before the passes of
+/// [`finish`].
+pub(super) fn document(rss: &rss::Channel, size_hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size_hint);
+    // Writing to a Vec cannot fail.
+    let _ = rss.pretty_write_to(&mut out, b' ', 2);
+    out
+}
+
+/// The passes over a written document, or any piece of one cut outside
+/// markup and CDATA sections (without the final line break, which
+/// [`finish_xml`] adds to a whole document).
+pub(super) fn finish_piece(piece: Vec<u8>) -> Vec<u8> {
+    super::clean_xml(hex_references(piece))
+}
+
+pub(super) fn item(entry: &Entry) -> Item {
     let a = entry.article;
     let mut extensions = ExtensionMap::default();
     if let Some(image) = &a.hero_image {

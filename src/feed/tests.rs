@@ -89,7 +89,7 @@ fn all_three_feeds_and_tag_feeds_are_written() {
             "---\ntitle: 'B'\npublish_date: '2025-01-01'\n---\nb",
         ),
     ]);
-    let outputs = build_all(&site, now());
+    let outputs = build_all(&site, now()).unwrap();
     let paths: Vec<_> = outputs
         .iter()
         .map(|o| o.path.display().to_string())
@@ -123,7 +123,7 @@ fn all_three_feeds_and_tag_feeds_are_written() {
 #[test]
 fn rss_follows_the_validator_rules() {
     let site = site(&[("a.md", POST)]);
-    let rss = file(&build_all(&site, now()), "rss.xml").to_owned();
+    let rss = file(&build_all(&site, now()).unwrap(), "rss.xml").to_owned();
     assert_eq!(texts(&rss, "title")[2], "Tags & <Templates> ]]> end");
     let description = rss.find("<description><![CDATA[Short").unwrap();
     let content = rss.find("<content:encoded>").unwrap();
@@ -170,7 +170,7 @@ fn rss_follows_the_validator_rules() {
 #[test]
 fn atom_has_what_rfc_4287_requires() {
     let site = site(&[("a.md", POST)]);
-    let atom = file(&build_all(&site, now()), "atom.xml").to_owned();
+    let atom = file(&build_all(&site, now()).unwrap(), "atom.xml").to_owned();
     assert_eq!(
         texts(&atom, "id"),
         ["https://example.com/", "tag:example.com,2025-03-09:a"]
@@ -194,7 +194,7 @@ fn atom_has_what_rfc_4287_requires() {
 fn json_feed_is_version_1_1() {
     let site = site(&[("a.md", POST)]);
     let json: serde_json::Value =
-        serde_json::from_str(file(&build_all(&site, now()), "feed.json")).unwrap();
+        serde_json::from_str(file(&build_all(&site, now()).unwrap(), "feed.json")).unwrap();
     assert_eq!(json["version"], "https://jsonfeed.org/version/1.1");
     assert_eq!(json["feed_url"], "https://example.com/feed.json");
     let item = &json["items"][0];
@@ -224,7 +224,7 @@ fn drafts_future_articles_and_the_limit_are_respected() {
             ),
         ],
     );
-    let outputs = build_all(&site, now());
+    let outputs = build_all(&site, now()).unwrap();
     assert_eq!(outputs.len(), 3);
     assert_eq!(
         texts(file(&outputs, "rss.xml"), "title"),
@@ -232,7 +232,7 @@ fn drafts_future_articles_and_the_limit_are_respected() {
     );
     let later = DateTime::parse_from_rfc3339("2030-06-01T00:00:00Z").unwrap();
     assert_eq!(
-        texts(file(&build_all(&site, later), "atom.xml"), "title"),
+        texts(file(&build_all(&site, later).unwrap(), "atom.xml"), "title"),
         ["Dispatch", "Later", "C"]
     );
 }
@@ -240,13 +240,94 @@ fn drafts_future_articles_and_the_limit_are_respected() {
 #[test]
 fn building_twice_gives_the_same_bytes() {
     let site = site(&[("a.md", POST)]);
-    assert_eq!(build_all(&site, now()), build_all(&site, now()));
+    assert_eq!(
+        build_all(&site, now()).unwrap(),
+        build_all(&site, now()).unwrap()
+    );
     let empty = site_with(CONFIG, &[]);
-    let atom = file(&build_all(&empty, now()), "atom.xml").to_owned();
+    let atom = file(&build_all(&empty, now()).unwrap(), "atom.xml").to_owned();
     assert!(
         atom.contains("<updated>1970-01-01T00:00:00+00:00</updated>"),
         "{atom}"
     );
+}
+
+/// Every feed file of [`plan`], written by [`stream`] into memory.
+pub(crate) fn streamed(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
+    let mut outputs = Vec::new();
+    for feed in plan(site, now) {
+        let mut sinks: Vec<(Format, Vec<u8>)> =
+            feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect();
+        stream(site, &feed, &mut sinks).unwrap();
+        for ((_, path), (_, bytes)) in feed.files.iter().zip(sinks) {
+            outputs.push(Output {
+                path: path.clone(),
+                bytes,
+            });
+        }
+    }
+    outputs
+}
+
+fn assert_streamed_as_rendered(site: &Site) {
+    let rendered = build_all(site, now()).unwrap();
+    let streamed = streamed(site, now());
+    assert_eq!(
+        rendered.iter().map(|o| &o.path).collect::<Vec<_>>(),
+        streamed.iter().map(|o| &o.path).collect::<Vec<_>>()
+    );
+    for (r, s) in rendered.iter().zip(&streamed) {
+        assert!(
+            r.bytes == s.bytes,
+            "{} differs:\n--- rendered\n{}\n--- streamed\n{}",
+            r.path.display(),
+            String::from_utf8_lossy(&r.bytes),
+            String::from_utf8_lossy(&s.bytes)
+        );
+    }
+}
+
+/// A varied article `n`: every other one with a hero image, tags from a
+/// small set, some with `]]>`, `&` and control characters in the text.
+fn varied(n: usize) -> String {
+    let hero = if n.is_multiple_of(2) {
+        format!("heroImage: 'https://img.example.com/{n}.jpg'\n")
+    } else {
+        String::new()
+    };
+    let tags = ["[rust]", "[rust, 'Email Tips']", "[]", "['Email Tips']"][n % 4];
+    format!(
+        "---\ntitle: 'Post {n} & <more>'\ndescription: 'About {n} ]]>'\npublish_date: '2025-{:02}-{:02} 10:00'\n{hero}cta: 'Reply [here](/r/{n})'\ntags: {tags}\n---\nBody {n} with [a link](../x/) and `]]>` & \u{1}.\n",
+        1 + n % 12,
+        1 + n % 28,
+    )
+}
+
+#[test]
+fn streaming_writes_the_bytes_rendering_gives() {
+    let empty = site_with(CONFIG, &[]);
+    assert_streamed_as_rendered(&empty);
+    assert_streamed_as_rendered(&site(&[("a.md", POST)]));
+
+    let names: Vec<String> = (0..300).map(|n| format!("p{n}.md")).collect();
+    let texts: Vec<String> = (0..300).map(varied).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&texts)
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    for extra in [
+        // Every item, across several batches.
+        "[feeds]\nlimit = 0\n",
+        "[feeds]\nlimit = 3\n",
+        "[feeds]\nlimit = 0\nfull_content = false\ntag_feeds = false\n",
+        "[feeds]\nlimit = 0\nappend_cta = false\nhub = 'https://hub.example.com/'\n",
+        "[feeds]\njson = ''\nrss = 'feeds/all.rss'\n",
+    ] {
+        let config = format!("{CONFIG}copyright = 'Me & co'\n{extra}");
+        assert_streamed_as_rendered(&site_with(&config, &files));
+        assert_streamed_as_rendered(&site_with(&config, &files[..1]));
+    }
 }
 
 mod properties {
@@ -301,7 +382,8 @@ mod properties {
             prop_assume!(Slug::from_text(&expected_title).is_some());
 
             let site = site(&[("p.md", &article_text(&title, &author, &body))]);
-            let outputs = build_all(&site, now());
+            let outputs = build_all(&site, now()).unwrap();
+            prop_assert_eq!(&streamed(&site, now()), &outputs);
             let rss = file(&outputs, "rss.xml");
             let atom = file(&outputs, "atom.xml");
             // `texts` panics on anything that is not well-formed XML.
