@@ -14,7 +14,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use chrono::{DateTime, Duration, FixedOffset};
 use libfuzzer_sys::fuzz_target;
 use pressroom::content::{parse_article, Article, Site};
-use pressroom::feed::build_all;
+use pressroom::feed::{build_all, plan, stream, Format, Output};
 use pressroom::text::is_xml_char;
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -204,7 +204,34 @@ fuzz_target!(|data: &[u8]| {
     };
     let now: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").expect("valid date");
-    for output in build_all(&site, now) {
+    // The build streams each feed a batch of items at a time; the
+    // in-memory renderer is the reference it must match byte for byte.
+    let rendered = build_all(&site, now).expect("bodies are in memory");
+    let mut streamed = Vec::new();
+    for feed in plan(&site, now) {
+        let mut sinks: Vec<(Format, Vec<u8>)> =
+            feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect();
+        stream(&site, &feed, &mut sinks).expect("bodies are in memory");
+        for ((_, path), (_, bytes)) in feed.files.iter().zip(sinks) {
+            streamed.push(Output {
+                path: path.clone(),
+                bytes,
+            });
+        }
+    }
+    assert_eq!(rendered.len(), streamed.len());
+    for (r, s) in rendered.iter().zip(&streamed) {
+        assert_eq!(r.path, s.path);
+        if r.bytes != s.bytes {
+            panic!(
+                "{}: streamed differs from rendered\n--- rendered\n{}\n--- streamed\n{}",
+                r.path.display(),
+                String::from_utf8_lossy(&r.bytes),
+                String::from_utf8_lossy(&s.bytes)
+            );
+        }
+    }
+    for output in streamed {
         let name = output.path.display().to_string();
         let text = std::str::from_utf8(&output.bytes)
             .unwrap_or_else(|e| panic!("{name}: not UTF-8: {e}"));
