@@ -777,7 +777,11 @@ mod tests {
     }
 
     fn setup(n: usize) -> (Ledger, IssueId) {
-        let mut ledger = Ledger::open_in_memory().unwrap();
+        with_issue(Ledger::open_in_memory().unwrap(), n)
+    }
+
+    /// `ledger` with one issue `issue-1` for `n` recipients.
+    fn with_issue(mut ledger: Ledger, n: usize) -> (Ledger, IssueId) {
         let id = IssueId::parse("issue-1").unwrap();
         let recipients: Vec<Result<EmailAddress, std::convert::Infallible>> = (0..n)
             .map(|i| Ok(EmailAddress::parse(&format!("r{i:04}@example.com")).unwrap()))
@@ -934,27 +938,7 @@ mod tests {
         for concurrency in [1u64, 2, 3] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("state.db");
-            let (mut ledger, id) = {
-                let id = IssueId::parse("issue-1").unwrap();
-                let mut ledger = Ledger::open(&path).unwrap();
-                let recipients: Vec<Result<EmailAddress, std::convert::Infallible>> = (0..40)
-                    .map(|i| Ok(EmailAddress::parse(&format!("r{i:04}@example.com")).unwrap()))
-                    .collect();
-                ledger
-                    .create_issue(
-                        &NewIssue {
-                            id: &id,
-                            kind: IssueKind::Article,
-                            article_ids: &["a".to_owned()],
-                            subject: "s",
-                            content: b"",
-                        },
-                        recipients,
-                        Utc::now(),
-                    )
-                    .unwrap();
-                (ledger, id)
-            };
+            let (mut ledger, id) = with_issue(Ledger::open(&path).unwrap(), 40);
             let transport = Checking {
                 ledger: path.clone(),
                 bodies: Arc::default(),
