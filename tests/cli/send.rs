@@ -892,6 +892,14 @@ fn secrets_never_leak_and_the_ledger_is_private() {
     wrong.assert_code(2);
     assert!(wrong.stderr.contains("535"), "{wrong}");
     assert!(!output(&wrong).contains("wrong-Pa55word-7d1c"), "{wrong}");
+    // The commands that never mail see the secrets in their environment
+    // too; their files are scanned below with the rest of the site.
+    runs.push(site.run_at(LATER, &["-v", "build"]));
+    runs.push(site.run_at(LATER, &["-v", "new", "A Title Written With Secrets Set"]));
+    let fresh = site.path("fresh-site");
+    runs.push(site.run_at(LATER, &["-v", "init", fresh.to_str().unwrap()]));
+    assert!(fresh.join("config.toml").is_file(), "init wrote no site");
+    assert!(site.path("public").is_dir(), "build wrote nothing");
     for run in &runs {
         assert!(run.code == 0, "{run}");
         check(run);
