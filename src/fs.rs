@@ -12,24 +12,11 @@ pub fn read_to_string(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// What [`write_if_changed`] did.
+/// Whether a [`Staged`] file differs from what is already at its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written,
     Unchanged,
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and
-/// a rename, unless the file already holds exactly these bytes (then it is
-/// left alone, modification time included).
-pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<WriteOutcome> {
-    if let Ok(existing) = std::fs::read(path) {
-        if existing == bytes {
-            return Ok(WriteOutcome::Unchanged);
-        }
-    }
-    write_atomic(path, bytes)?;
-    Ok(WriteOutcome::Written)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
@@ -197,31 +184,6 @@ fn set_readable(_file: &std::fs::File) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unchanged_bytes_are_not_rewritten() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b.xml");
-        assert_eq!(
-            write_if_changed(&path, b"one").unwrap(),
-            WriteOutcome::Written
-        );
-        assert_eq!(
-            write_if_changed(&path, b"one").unwrap(),
-            WriteOutcome::Unchanged
-        );
-        assert_eq!(
-            write_if_changed(&path, b"two").unwrap(),
-            WriteOutcome::Written
-        );
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "temporary files left behind");
-    }
 
     fn staged(path: &Path, bytes: &[u8]) -> (WriteOutcome, Option<Ready>) {
         let mut staged = Staged::new(path).unwrap();
