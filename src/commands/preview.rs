@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
     let mut errors = 0;
     for (n, draft) in drafts.iter().enumerate() {
         let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)?;
-        let message = email::build_message(&site, &rendered, &recipient, &secret, now)
+        let message = email::build_message(&site, &rendered, &recipient, now)
             .map_err(|e| InputError(e.to_string()))?;
         let eml = message.formatted();
         let stem = format!("{:02}-{}", n + 1, draft.articles[0].slug);

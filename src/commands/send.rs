@@ -292,7 +292,6 @@ impl Sender {
             &thawed.site,
             &rendered,
             &recipient,
-            &self.secret,
             Utc::now().fixed_offset(),
         )
         .map_err(|e| RenderError::Failed(Box::new(e)))
@@ -419,7 +418,7 @@ fn dry_run(
             let recipient = &recipient;
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
             let email = personalizer.render(recipient, &unsubscribe)?;
-            email::build_message(site, &email, recipient, secret, now)
+            email::build_message(site, &email, recipient, now)
                 .map_err(|e| InputError(e.to_string()))?;
             subject = email.subject;
             rendered += 1;
@@ -507,14 +506,8 @@ fn send_test(
     let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
     let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)?;
     rendered.subject = format!("[TEST] {}", rendered.subject);
-    let mut message = email::build_message(
-        site,
-        &rendered,
-        &recipient,
-        secret,
-        Utc::now().fixed_offset(),
-    )
-    .map_err(|e| InputError(e.to_string()))?;
+    let mut message = email::build_message(site, &rendered, &recipient, Utc::now().fixed_offset())
+        .map_err(|e| InputError(e.to_string()))?;
     if let Some(dkim) = &dkim {
         dkim.sign(&mut message);
     }

@@ -204,17 +204,7 @@ impl Iterator for Iter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reader(email: &str, name: Option<&str>, fields: &[(&str, &str)]) -> Recipient {
-        Recipient {
-            email: EmailAddress::parse(email).unwrap(),
-            name: name.map(str::to_owned),
-            fields: fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
+    use crate::email::tests::reader;
 
     #[test]
     fn stores_looks_up_and_pages_through_readers() {

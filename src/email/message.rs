@@ -114,12 +114,12 @@ pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> Stri
     format!("<{hex}.{}@{domain}>", safe_id_part(issue_id))
 }
 
-/// The full message for one recipient, dated `date`.
+/// The full message for one recipient, dated `date`. Its
+/// List-Unsubscribe link is the one `email` was rendered with.
 pub fn build_message(
     site: &Site,
     email: &RenderedEmail,
     recipient: &Recipient,
-    secret: &[u8],
     date: DateTime<FixedOffset>,
 ) -> Result<Message, MessageError> {
     let config = &site.config.email;
@@ -138,7 +138,7 @@ pub fn build_message(
         lettre_address(&recipient.email)?,
     );
     let list_id = config.list_id(site_config);
-    let one_click = unsubscribe_url(site, &recipient.email, secret);
+    let one_click = &email.unsubscribe_url;
     let mut unsubscribe = Vec::new();
     if let Some(mailto) = &config.unsubscribe_mailto {
         unsubscribe.push(format!(
@@ -275,7 +275,7 @@ mod tests {
         let email = render_one(&site);
         let recipient = sample_recipient();
         let date = DateTime::parse_from_rfc3339("2025-03-09T09:30:00+01:00").unwrap();
-        let message = build_message(&site, &email, &recipient, b"secret", date).unwrap();
+        let message = build_message(&site, &email, &recipient, date).unwrap();
         let raw = formatted(&message);
         let headers = headers(&raw);
         let find = |name: &str| {
@@ -307,7 +307,8 @@ mod tests {
             .unwrap()
             .trim_end_matches('>');
         assert_eq!(
-            token::verify_token(token, "dispatch.example.com", b"secret").unwrap(),
+            // render_one renders with the secret `test secret`.
+            token::verify_token(token, "dispatch.example.com", b"test secret").unwrap(),
             recipient.email
         );
         assert_eq!(
@@ -324,7 +325,7 @@ mod tests {
         assert!(text_at < html_at, "text part first");
 
         // Deterministic: same inputs, same bytes.
-        let again = build_message(&site, &email, &recipient, b"secret", date).unwrap();
+        let again = build_message(&site, &email, &recipient, date).unwrap();
         assert_eq!(formatted(&again), raw);
         // Another recipient, another Message-ID.
         let other = Recipient {
@@ -332,7 +333,7 @@ mod tests {
             name: None,
             fields: Default::default(),
         };
-        let other = formatted(&build_message(&site, &email, &other, b"secret", date).unwrap());
+        let other = formatted(&build_message(&site, &email, &other, date).unwrap());
         assert!(!other.contains(&id), "{other}");
         assert!(other.contains("\r\nTo: other@example.com\r\n"), "{other}");
     }
@@ -350,7 +351,7 @@ mod tests {
             name: Some("Reader\nCc: z@example.com".into()),
             fields: Default::default(),
         };
-        let message = build_message(&site, &email, &recipient, b"k", now()).unwrap();
+        let message = build_message(&site, &email, &recipient, now()).unwrap();
         let raw = formatted(&message);
         for header in headers(&raw) {
             let lower = header.to_ascii_lowercase();
@@ -365,7 +366,7 @@ mod tests {
     fn missing_from_is_an_error() {
         let site = sample_site_with("");
         let email = render_one(&site);
-        let err = build_message(&site, &email, &sample_recipient(), b"k", now()).unwrap_err();
+        let err = build_message(&site, &email, &sample_recipient(), now()).unwrap_err();
         assert!(matches!(err, MessageError::MissingFrom), "{err}");
     }
 

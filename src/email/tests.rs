@@ -64,6 +64,18 @@ fn site_of(articles: &[(&str, &str)], email: &str) -> Site {
     }
 }
 
+/// A reader with `name` and template `fields`.
+pub(crate) fn reader(email: &str, name: Option<&str>, fields: &[(&str, &str)]) -> Recipient {
+    Recipient {
+        email: EmailAddress::parse(email).unwrap(),
+        name: name.map(str::to_owned),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
 /// The default issue of `site`, rendered for the sample reader.
 pub(crate) fn render_one(site: &Site) -> RenderedEmail {
     let drafts = plan(
@@ -398,7 +410,7 @@ fn write_samples_for_inspection() {
     for (name, email) in [("digest", &digest), ("article", &single)] {
         std::fs::write(dir.join(format!("{name}.html")), &email.html).unwrap();
         std::fs::write(dir.join(format!("{name}.txt")), &email.text).unwrap();
-        let message = build_message(&site, email, &sample_recipient(), b"secret", now()).unwrap();
+        let message = build_message(&site, email, &sample_recipient(), now()).unwrap();
         std::fs::write(dir.join(format!("{name}.eml")), message.formatted()).unwrap();
     }
 }

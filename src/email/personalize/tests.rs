@@ -7,22 +7,11 @@ use chrono::DateTime;
 use proptest::prelude::*;
 
 use super::*;
-use crate::email::tests::{now, sample_site_with};
+use crate::email::tests::{now, reader, sample_site_with};
 use crate::email::{build_message, plan, render, unsubscribe_url, Mode};
 
 const EMAIL: &str = "[email]\nfrom = 'news@dispatch.example.com'\nfrom_name = 'The Dispatch'\nreply_to = 'mara@dispatch.example.com'\nunsubscribe_mailto = 'leave+list@dispatch.example.com'\npostal_address = '1 Quay St, Bristol'\n";
 const SECRET: &[u8] = b"test secret";
-
-fn reader(email: &str, name: Option<&str>, fields: &[(&str, &str)]) -> Recipient {
-    Recipient {
-        email: EmailAddress::parse(email).unwrap(),
-        name: name.map(str::to_owned),
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
 
 /// Readers whose values need every kind of escaping.
 fn readers() -> Vec<Recipient> {
@@ -149,10 +138,10 @@ fn assert_same(
         assert_eq!(fast.articles, slow.articles);
         assert_eq!(fast.unsubscribe_url, slow.unsubscribe_url);
         assert_eq!(fast.article_urls, slow.article_urls);
-        let slow = build_message(site, &slow, reader, SECRET, date)
+        let slow = build_message(site, &slow, reader, date)
             .unwrap()
             .formatted();
-        let fast = build_message(site, &fast, reader, SECRET, date)
+        let fast = build_message(site, &fast, reader, date)
             .unwrap()
             .formatted();
         assert!(
