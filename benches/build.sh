@@ -14,7 +14,8 @@
 # resources/); "no-op" is pressroom run again with nothing changed.
 # The runs of one scenario are interleaved (pressroom cold, pressroom
 # no-op, Hugo, then again) and the table shows medians. Wall time is
-# measured around /usr/bin/time, peak RSS is its %M.
+# taken from spawning the process to reaping it, peak RSS is its
+# ru_maxrss (benches/measure.py; the same figure GNU time's %M gives).
 #
 # Usage: bash benches/build.sh [--sizes 1000,10000,100000] [--runs 5]
 #                              [--hugo-runs-big 1] [--hugo-all-max 10000]
@@ -60,10 +61,6 @@ work=${work:-$repo/target/bench}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
-if [ ! -x /usr/bin/time ]; then
-    echo "GNU time is needed for peak memory: apt-get install -y time" >&2
-    exit 2
-fi
 if [ "$use_hugo" = 1 ] && ! command -v hugo >/dev/null; then
     echo "note: hugo is not installed (apt-get install -y hugo); measuring pressroom only" >&2
     use_hugo=0
@@ -78,18 +75,16 @@ gen_hash=$(sha256sum "$repo/benches/gen.rs" | cut -c1-16)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# measure DIR CMD… — runs CMD in DIR; prints "wall_ms peak_kb".
+# measure DIR CMD… — runs CMD in DIR; prints "wall_us peak_kb"
+# (benches/measure.py: the command's own time, not the shell's).
 measure() {
     local dir=$1; shift
-    local t0 t1
-    t0=$(date +%s%N)
-    if ! (cd "$dir" && /usr/bin/time -f '%M' -o "$tmp/mem" "$@" >"$tmp/out" 2>&1); then
+    if ! python3 "$repo/benches/measure.py" "$dir" "$tmp/out" "$@" >"$tmp/measured"; then
         echo "failed in $dir: $*" >&2
         cat "$tmp/out" >&2
         exit 1
     fi
-    t1=$(date +%s%N)
-    echo "$(( (t1 - t0) / 1000000 )) $(tail -n 1 "$tmp/mem")"
+    cat "$tmp/measured"
 }
 
 # median N… — of whole numbers; "-" when there are none.
@@ -99,11 +94,11 @@ median() {
         if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
-secs() { [ "$1" = "-" ] && echo "-" || awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }'; }
+secs() { [ "$1" = "-" ] && echo "-" || awk -v us="$1" 'BEGIN { printf "%.3f", us / 1000000 }'; }
 mb() { [ "$1" = "-" ] && echo "-" || awk -v kb="$1" 'BEGIN { printf "%.0f", kb / 1024 }'; }
 ratio() { { [ "$1" = "-" ] || [ "$2" = "-" ]; } && echo "-" || awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
-printf 'size\tscenario\ttool\trun\twall_ms\tpeak_kb\n' >"$work/runs.tsv"
+printf 'size\tscenario\ttool\trun\twall_us\tpeak_kb\n' >"$work/runs.tsv"
 rows=()
 IFS=, read -r -a size_list <<<"$sizes"
 for n in "${size_list[@]}"; do
@@ -122,43 +117,43 @@ for n in "${size_list[@]}"; do
         run_hugo=$use_hugo
         [ "$scenario" = all ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
         cp "$site/pressroom/config-$scenario.toml" "$site/pressroom/config.toml"
-        cold_ms=() cold_kb=() noop_ms=() noop_kb=() hugo_ms=() hugo_kb=()
+        cold_us=() cold_kb=() noop_us=() noop_kb=() hugo_us=() hugo_kb=()
         rewritten=0
         for ((r = 1; r <= runs; r++)); do
             echo "  $n $scenario run $r/$runs" >&2
             rm -rf "$site/pressroom/public" "$site/pressroom/.pressroom"
-            read -r ms kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
-            cold_ms+=("$ms") cold_kb+=("$kb")
-            printf '%s\t%s\tpressroom-cold\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+            read -r us kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
+            cold_us+=("$us") cold_kb+=("$kb")
+            printf '%s\t%s\tpressroom-cold\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
 
             touch "$tmp/marker"
             sleep 0.01
-            read -r ms kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
-            noop_ms+=("$ms") noop_kb+=("$kb")
-            printf '%s\t%s\tpressroom-noop\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+            read -r us kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
+            noop_us+=("$us") noop_kb+=("$kb")
+            printf '%s\t%s\tpressroom-noop\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
             changed=$(find "$site/pressroom/public" -newer "$tmp/marker" -type f | wc -l)
             rewritten=$((rewritten + changed))
 
             if [ "$run_hugo" = 1 ] && [ "$r" -le "$hugo_runs" ]; then
                 rm -rf "$site/hugo/public" "$site/hugo/resources"
-                read -r ms kb < <(measure "$site/hugo" hugo --quiet --config "hugo-$scenario.toml" --cacheDir "$site/hugo/resources/cache")
-                hugo_ms+=("$ms") hugo_kb+=("$kb")
-                printf '%s\t%s\thugo\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$ms" "$kb" >>"$work/runs.tsv"
+                read -r us kb < <(measure "$site/hugo" hugo --quiet --config "hugo-$scenario.toml" --cacheDir "$site/hugo/resources/cache")
+                hugo_us+=("$us") hugo_kb+=("$kb")
+                printf '%s\t%s\thugo\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
             fi
         done
         items=$(grep -c '<item>' "$site/pressroom/public/rss.xml" || true)
-        c_ms=$(median "${cold_ms[@]}") c_kb=$(median "${cold_kb[@]}")
-        o_ms=$(median "${noop_ms[@]}")
-        h_ms=$(median "${hugo_ms[@]+"${hugo_ms[@]}"}") h_kb=$(median "${hugo_kb[@]+"${hugo_kb[@]}"}")
+        c_us=$(median "${cold_us[@]}") c_kb=$(median "${cold_kb[@]}")
+        o_us=$(median "${noop_us[@]}")
+        h_us=$(median "${hugo_us[@]+"${hugo_us[@]}"}") h_kb=$(median "${hugo_kb[@]+"${hugo_kb[@]}"}")
         h_items=-
-        if [ "${#hugo_ms[@]}" -gt 0 ]; then
+        if [ "${#hugo_us[@]}" -gt 0 ]; then
             h_items=$(grep -c '<item>' "$site/hugo/public/index.xml" || true)
         fi
         rows+=("$(printf '%s\t%s\t%s/%s\t%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t%s\t%s\t%s' \
             "$n" "$scenario" "$items" "$h_items" \
-            "$(secs "$c_ms")" "$(mb "$c_kb")" "$(secs "$o_ms")" "$(awk -v a="$o_ms" -v b="$c_ms" 'BEGIN { printf "%.1f", 100 * a / b }')" \
-            "$rewritten" "$(secs "$h_ms")" "$(mb "$h_kb")" \
-            "$(ratio "$c_ms" "$h_ms")" "$(ratio "$c_kb" "$h_kb")" "${#hugo_ms[@]}")")
+            "$(secs "$c_us")" "$(mb "$c_kb")" "$(secs "$o_us")" "$(awk -v a="$o_us" -v b="$c_us" 'BEGIN { printf "%.1f", 100 * a / b }')" \
+            "$rewritten" "$(secs "$h_us")" "$(mb "$h_kb")" \
+            "$(ratio "$c_us" "$h_us")" "$(ratio "$c_kb" "$h_kb")" "${#hugo_us[@]}")")
     done
 done
 
