@@ -8,6 +8,10 @@ use clap::Parser;
 use pressroom::cli::Cli;
 use pressroom::commands;
 
+/// Per-thread heaps: the build allocates on every core at once.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.quiet, cli.global.verbose);
