@@ -69,7 +69,8 @@ impl Staged {
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
         Ok(Staged {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(256 * 1024, tmp),
+            // A build keeps up to a few hundred of these open at once.
+            file: BufWriter::with_capacity(64 * 1024, tmp),
         })
     }
 

@@ -207,11 +207,14 @@ fuzz_target!(|data: &[u8]| {
     // The build streams each feed a batch of items at a time; the
     // in-memory renderer is the reference it must match byte for byte.
     let rendered = build_all(&site, now).expect("bodies are in memory");
+    let feeds = plan(&site, now);
+    let mut sinks: Vec<Vec<(Format, Vec<u8>)>> = feeds
+        .iter()
+        .map(|feed| feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect())
+        .collect();
+    stream(&site, &feeds, &mut sinks).expect("bodies are in memory");
     let mut streamed = Vec::new();
-    for feed in plan(&site, now) {
-        let mut sinks: Vec<(Format, Vec<u8>)> =
-            feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect();
-        stream(&site, &feed, &mut sinks).expect("bodies are in memory");
+    for (feed, sinks) in feeds.iter().zip(sinks) {
         for ((_, path), (_, bytes)) in feed.files.iter().zip(sinks) {
             streamed.push(Output {
                 path: path.clone(),

@@ -46,18 +46,15 @@ pub fn run(global: &Global) -> Result<()> {
     // during the build is seen as changed by the next one.
     let inputs = Inputs::from_stamps(root, &found, &stamps, started);
     let out_dir = root.join(&site.config.site.output_dir);
-    // Feeds are written in parallel, each streamed a few items at a time
-    // into temporary files; they are moved into place only once every one
-    // is complete, so a failed build leaves the output folder as it was.
+    // Feeds are streamed a batch of items at a time into temporary files,
+    // in passes over a few dozen feeds each; the files are moved into place
+    // only once every one is complete, so a failed build leaves the output
+    // folder as it was.
     let feeds = crate::feed::plan(&site, now);
-    let staged: Vec<Result<Vec<StagedFile>>> = feeds
-        .par_iter()
-        .map(|feed| write_feed(&site, feed, &out_dir))
-        .collect();
     let mut problems = Vec::new();
     let mut outputs = Vec::new();
-    for result in staged {
-        match result {
+    for group in feeds.chunks(FEEDS_PER_PASS) {
+        match write_feeds(&site, group, &out_dir) {
             Ok(files) => outputs.extend(files),
             Err(e) => match e.downcast::<LoadError>() {
                 Ok(e) => problems.extend(e.problems),
@@ -110,18 +107,28 @@ pub fn run(global: &Global) -> Result<()> {
     Ok(())
 }
 
+/// How many feeds one pass writes. Every file of a pass is open at once
+/// (three per feed), so a site with hundreds of tags is written a few dozen
+/// feeds at a time; an article held by feeds of two passes is rendered in
+/// both.
+const FEEDS_PER_PASS: usize = 64;
+
 /// A feed file's path, whether it changes, and the file to move there.
 type StagedFile = (PathBuf, WriteOutcome, Option<Ready>);
 
-/// Streams the files of one feed into temporary files beside their paths
-/// in `out_dir`: each path, whether it changes, and the file to move there
-/// when it does.
-fn write_feed(site: &Site, feed: &Feed, out_dir: &Path) -> Result<Vec<StagedFile>> {
-    let mut sinks = Vec::with_capacity(feed.files.len());
-    for (format, path) in &feed.files {
-        sinks.push((*format, Staged::new(&out_dir.join(path))?));
+/// Streams the files of `feeds` into temporary files beside their paths
+/// in `out_dir`, in one pass over their articles: each path, whether it
+/// changes, and the file to move there when it does.
+fn write_feeds(site: &Site, feeds: &[Feed], out_dir: &Path) -> Result<Vec<StagedFile>> {
+    let mut sinks = Vec::with_capacity(feeds.len());
+    for feed in feeds {
+        let mut files = Vec::with_capacity(feed.files.len());
+        for (format, path) in &feed.files {
+            files.push((*format, Staged::new(&out_dir.join(path))?));
+        }
+        sinks.push(files);
     }
-    crate::feed::stream(site, feed, &mut sinks).map_err(|e| match e {
+    crate::feed::stream(site, feeds, &mut sinks).map_err(|e| match e {
         StreamError::Content(e) => anyhow::Error::from(e),
         StreamError::Io(e) => anyhow::Error::from(e).context(format!(
             "cannot write the feed files in {}",
@@ -129,10 +136,19 @@ fn write_feed(site: &Site, feed: &Feed, out_dir: &Path) -> Result<Vec<StagedFile
         )),
     })?;
     // Finished (synced, compared) in parallel.
-    feed.files
-        .par_iter()
+    let staged: Vec<(&PathBuf, Staged)> = feeds
+        .iter()
         .zip(sinks)
-        .map(|((_, path), (_, staged))| {
+        .flat_map(|(feed, sinks)| {
+            feed.files
+                .iter()
+                .zip(sinks)
+                .map(|((_, path), (_, staged))| (path, staged))
+        })
+        .collect();
+    staged
+        .into_par_iter()
+        .map(|(path, staged)| {
             let (outcome, ready) = staged.finish()?;
             Ok((out_dir.join(path), outcome, ready))
         })

@@ -1,8 +1,9 @@
 //! Feeds: pure functions from a [`Site`] to the bytes of RSS 2.0, Atom 1.0
 //! and JSON Feed 1.1 documents, for the whole site and for each tag.
 //!
-//! Markdown is rendered here, once per article that appears in some feed,
-//! in parallel; articles beyond the item limit are never rendered.
+//! Markdown is rendered here, once per article that appears in some feed
+//! (however many feeds hold it), in parallel; articles beyond the item
+//! limit are never rendered.
 
 mod atom;
 mod json;
@@ -192,74 +193,195 @@ pub enum StreamError {
     Io(#[from] std::io::Error),
 }
 
-/// How many items are rendered at once (in parallel) while streaming.
+/// How many articles are rendered at once (in parallel) while streaming.
 const BATCH: usize = 128;
 
-/// Writes the files of `feed` to `sinks`, one per format in the order of
-/// `feed.files`: the bytes [`build_all`] renders for them, but with each
-/// article's content rendered once for all formats and only a batch of
-/// items in memory at a time. The `rss` and `atom_syndication` builders
-/// still write every element: each format's document is written once
-/// with no items and once per item with only that item, and the items are
-/// cut out of their documents and spliced into the empty one (see
-/// [`Frame`]). Problems with article bodies are all reported, after the
-/// last batch; what was written by then is not a feed.
-pub fn stream<W: Write>(
+/// Writes the files of `feeds` to `sinks`: for each feed, one sink per
+/// format in the order of its `files`. The bytes are those [`build_all`]
+/// renders, but written in one pass over the articles of all the feeds,
+/// newest first, a batch at a time: each article's content is rendered,
+/// and its item written out, once for every feed that holds it (the main
+/// feed and each of its tags' feeds), and only a batch of items is in
+/// memory at a time. The `rss` and `atom_syndication` builders still
+/// write every element: each format's document is written once with no
+/// items and once per item with only that item, and the items are cut out
+/// of their documents and spliced into the empty ones (see [`Frame`]).
+/// Problems with article bodies are all reported, after the last batch;
+/// what was written by then is not a feed.
+pub fn stream<W: Write + Send>(
     site: &Site,
-    feed: &Feed,
-    sinks: &mut [(Format, W)],
+    feeds: &[Feed],
+    sinks: &mut [Vec<(Format, W)>],
 ) -> Result<(), StreamError> {
-    let frames = sinks
+    let frames = feeds
         .iter()
-        .map(|(format, _)| Frame::new(site, &feed.channel, *format))
-        .collect::<std::io::Result<Vec<Frame>>>()?;
-    for ((_, sink), frame) in sinks.iter_mut().zip(&frames) {
-        sink.write_all(frame.head())?;
-    }
-    let mut problems = Vec::new();
-    let mut items = 0;
-    for batch in feed.channel.entries.chunks(BATCH) {
-        let pieces: Vec<Result<Vec<Vec<u8>>, StreamError>> = batch
-            .par_iter()
-            .map(|entry| {
-                let content = match site.config.feeds.full_content {
-                    true => Some(Arc::from(content_html(site, entry.article)?)),
-                    false => None,
-                };
-                let entry = Entry {
-                    article: entry.article,
-                    content,
-                };
-                let pieces = frames.iter().map(|frame| frame.piece(&entry));
-                Ok(pieces.collect::<std::io::Result<Vec<Vec<u8>>>>()?)
-            })
-            .collect();
-        for result in pieces {
-            match result {
-                Ok(pieces) if problems.is_empty() => {
-                    for ((_, sink), (frame, piece)) in
-                        sinks.iter_mut().zip(frames.iter().zip(pieces))
-                    {
-                        if items > 0 {
-                            sink.write_all(frame.separator())?;
-                        }
-                        sink.write_all(&piece)?;
-                    }
-                    items += 1;
-                }
-                Ok(_) => {}
-                Err(StreamError::Content(mut e)) => problems.append(&mut e.problems),
-                Err(e) => return Err(e),
-            }
+        .zip(sinks.iter())
+        .map(|(feed, sinks)| {
+            sinks
+                .iter()
+                .map(|(format, _)| Frame::new(site, &feed.channel, *format))
+                .collect::<std::io::Result<Vec<Frame>>>()
+        })
+        .collect::<std::io::Result<Vec<Vec<Frame>>>>()?;
+    for (sinks, frames) in sinks.iter_mut().zip(&frames) {
+        for ((_, sink), frame) in sinks.iter_mut().zip(frames) {
+            sink.write_all(frame.head())?;
         }
     }
-    if !problems.is_empty() {
-        return Err(LoadError { problems }.into());
+    let holders = holders(site, feeds);
+    let batches: Vec<&[Held]> = holders.chunks(BATCH).collect();
+    let mut pass = Pass {
+        items: vec![0; feeds.len()],
+        problems: Vec::new(),
+    };
+    // Each batch is written while the next one renders.
+    let mut rendered = batches
+        .first()
+        .map(|batch| render_batch(site, batch, &frames));
+    for (i, batch) in batches.iter().enumerate() {
+        let current = rendered.take().unwrap_or_default();
+        let (next, written) = rayon::join(
+            || {
+                batches
+                    .get(i + 1)
+                    .map(|next| render_batch(site, next, &frames))
+            },
+            || pass.write(batch, current, &frames, sinks),
+        );
+        written?;
+        rendered = next;
     }
-    for ((_, sink), frame) in sinks.iter_mut().zip(&frames) {
-        sink.write_all(frame.tail(items))?;
+    if !pass.problems.is_empty() {
+        return Err(LoadError {
+            problems: pass.problems,
+        }
+        .into());
+    }
+    for ((sinks, frames), items) in sinks.iter_mut().zip(&frames).zip(pass.items) {
+        for ((_, sink), frame) in sinks.iter_mut().zip(frames) {
+            sink.write_all(frame.tail(items))?;
+        }
     }
     Ok(())
+}
+
+/// An article of some feed, and the feeds that hold it (their indices, in
+/// order).
+struct Held<'a> {
+    article: &'a Article,
+    feeds: Vec<usize>,
+}
+
+/// Every article of `feeds`, in the site's order (which each feed's
+/// entries follow too), with the feeds that hold it.
+fn holders<'a>(site: &'a Site, feeds: &[Feed<'a>]) -> Vec<Held<'a>> {
+    let place: HashMap<*const Article, usize> = site
+        .articles
+        .iter()
+        .enumerate()
+        .map(|(i, article)| (std::ptr::from_ref(article), i))
+        .collect();
+    let place = &place;
+    let mut pairs: Vec<(usize, usize)> = feeds
+        .iter()
+        .enumerate()
+        .flat_map(|(f, feed)| {
+            feed.channel.entries.iter().filter_map(move |entry| {
+                let at = place.get(&std::ptr::from_ref(entry.article));
+                debug_assert!(at.is_some(), "a feed entry is an article of the site");
+                at.map(|&at| (at, f))
+            })
+        })
+        .collect();
+    pairs.sort_unstable();
+    let mut held: Vec<Held> = Vec::new();
+    for (at, feed) in pairs {
+        match held.last_mut() {
+            Some(last) if std::ptr::eq(last.article, &site.articles[at]) => last.feeds.push(feed),
+            _ => held.push(Held {
+                article: &site.articles[at],
+                feeds: vec![feed],
+            }),
+        }
+    }
+    held
+}
+
+/// One article's item in each format, or why its body could not be used.
+type Pieces = Result<Vec<(Format, Vec<u8>)>, StreamError>;
+
+/// Renders the items of `batch` in parallel: each article's content once,
+/// and its text in every format one of its feeds is written in.
+fn render_batch(site: &Site, batch: &[Held], frames: &[Vec<Frame>]) -> Vec<Pieces> {
+    batch
+        .par_iter()
+        .map(|held| {
+            let content = match site.config.feeds.full_content {
+                true => Some(Arc::from(content_html(site, held.article)?)),
+                false => None,
+            };
+            let entry = Entry {
+                article: held.article,
+                content,
+            };
+            // An item's text does not depend on its feed: the first frame
+            // of each format serves every feed.
+            let mut pieces: Vec<(Format, Vec<u8>)> = Vec::with_capacity(3);
+            for &feed in &held.feeds {
+                for frame in &frames[feed] {
+                    if pieces.iter().all(|(format, _)| *format != frame.format()) {
+                        pieces.push((frame.format(), frame.piece(&entry)?));
+                    }
+                }
+            }
+            Ok(pieces)
+        })
+        .collect()
+}
+
+/// What a [`stream`] pass has written so far: items per feed, and the
+/// problems met.
+struct Pass {
+    items: Vec<usize>,
+    problems: Vec<crate::content::Problem>,
+}
+
+impl Pass {
+    /// Appends the rendered items of `batch` to the sinks of the feeds
+    /// that hold them; once there is a problem, only collects problems.
+    fn write<W: Write>(
+        &mut self,
+        batch: &[Held],
+        rendered: Vec<Pieces>,
+        frames: &[Vec<Frame>],
+        sinks: &mut [Vec<(Format, W)>],
+    ) -> Result<(), StreamError> {
+        for (held, result) in batch.iter().zip(rendered) {
+            let pieces = match result {
+                Ok(pieces) => pieces,
+                Err(StreamError::Content(mut e)) => {
+                    self.problems.append(&mut e.problems);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if !self.problems.is_empty() {
+                continue;
+            }
+            for &feed in &held.feeds {
+                for ((format, sink), frame) in sinks[feed].iter_mut().zip(&frames[feed]) {
+                    if self.items[feed] > 0 {
+                        sink.write_all(frame.separator())?;
+                    }
+                    if let Some((_, piece)) = pieces.iter().find(|(f, _)| f == format) {
+                        sink.write_all(piece)?;
+                    }
+                }
+                self.items[feed] += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One format's document around its items, and how to write an item.
@@ -369,6 +491,20 @@ impl Frame {
         };
         frame.item_text(&one)?;
         Ok(frame)
+    }
+
+    fn format(&self) -> Format {
+        match self {
+            Frame::Xml {
+                template: Template::Rss(_),
+                ..
+            } => Format::Rss,
+            Frame::Xml {
+                template: Template::Atom(_),
+                ..
+            } => Format::Atom,
+            Frame::Json { .. } => Format::Json,
+        }
     }
 
     /// What comes before the first item.

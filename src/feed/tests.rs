@@ -252,38 +252,56 @@ fn building_twice_gives_the_same_bytes() {
     );
 }
 
-/// Every feed file of [`plan`], written by [`stream`] into memory.
-pub(crate) fn streamed(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
+/// Every feed file of [`plan`], written by [`stream`] into memory, in
+/// groups of `group` feeds (as a build opens a bounded number of files).
+pub(crate) fn streamed_in_groups(
+    site: &Site,
+    now: DateTime<FixedOffset>,
+    group: usize,
+) -> Vec<Output> {
     let mut outputs = Vec::new();
-    for feed in plan(site, now) {
-        let mut sinks: Vec<(Format, Vec<u8>)> =
-            feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect();
-        stream(site, &feed, &mut sinks).unwrap();
-        for ((_, path), (_, bytes)) in feed.files.iter().zip(sinks) {
-            outputs.push(Output {
-                path: path.clone(),
-                bytes,
-            });
+    for feeds in plan(site, now).chunks(group) {
+        let mut sinks: Vec<Vec<(Format, Vec<u8>)>> = feeds
+            .iter()
+            .map(|feed| feed.files.iter().map(|(f, _)| (*f, Vec::new())).collect())
+            .collect();
+        stream(site, feeds, &mut sinks).unwrap();
+        for (feed, sinks) in feeds.iter().zip(sinks) {
+            for ((_, path), (_, bytes)) in feed.files.iter().zip(sinks) {
+                outputs.push(Output {
+                    path: path.clone(),
+                    bytes,
+                });
+            }
         }
     }
     outputs
 }
 
+/// Every feed file of [`plan`], all streamed in one pass.
+pub(crate) fn streamed(site: &Site, now: DateTime<FixedOffset>) -> Vec<Output> {
+    streamed_in_groups(site, now, usize::MAX)
+}
+
+/// Streamed all in one pass, one feed at a time, or two at a time: the
+/// bytes the in-memory renderer gives.
 fn assert_streamed_as_rendered(site: &Site) {
     let rendered = build_all(site, now()).unwrap();
-    let streamed = streamed(site, now());
-    assert_eq!(
-        rendered.iter().map(|o| &o.path).collect::<Vec<_>>(),
-        streamed.iter().map(|o| &o.path).collect::<Vec<_>>()
-    );
-    for (r, s) in rendered.iter().zip(&streamed) {
-        assert!(
-            r.bytes == s.bytes,
-            "{} differs:\n--- rendered\n{}\n--- streamed\n{}",
-            r.path.display(),
-            String::from_utf8_lossy(&r.bytes),
-            String::from_utf8_lossy(&s.bytes)
+    for group in [usize::MAX, 1, 2] {
+        let streamed = streamed_in_groups(site, now(), group);
+        assert_eq!(
+            rendered.iter().map(|o| &o.path).collect::<Vec<_>>(),
+            streamed.iter().map(|o| &o.path).collect::<Vec<_>>()
         );
+        for (r, s) in rendered.iter().zip(&streamed) {
+            assert!(
+                r.bytes == s.bytes,
+                "{} differs (groups of {group}):\n--- rendered\n{}\n--- streamed\n{}",
+                r.path.display(),
+                String::from_utf8_lossy(&r.bytes),
+                String::from_utf8_lossy(&s.bytes)
+            );
+        }
     }
 }
 
