@@ -111,11 +111,17 @@ fn selections(site: &Site, now: DateTime<FixedOffset>) -> Vec<Selection<'_>> {
         let mut by_tag: BTreeMap<Slug, (String, Vec<&Article>)> = BTreeMap::new();
         for article in &published {
             for (name, slug) in article.tag_slugs() {
-                by_tag
+                let (_, articles) = by_tag
                     .entry(slug)
-                    .or_insert_with(|| (name.to_owned(), Vec::new()))
-                    .1
-                    .push(article);
+                    .or_insert_with(|| (name.to_owned(), Vec::new()));
+                // Two of its tags with one slug (`C++` and `C`): one feed,
+                // which holds the article once.
+                if articles
+                    .last()
+                    .is_none_or(|last| !std::ptr::eq(*last, *article))
+                {
+                    articles.push(article);
+                }
             }
         }
         for (slug, (name, articles)) in by_tag {

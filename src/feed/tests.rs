@@ -420,3 +420,21 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn tags_with_one_slug_make_one_feed_holding_the_article_once() {
+    let post =
+        "---\ntitle: 'Plus'\npublish_date: '2025-01-01'\ntags: ['C++', 'c', 'Rust']\n---\nBody\n";
+    let site = site(&[("a.md", post)]);
+    let outputs = build_all(&site, now()).unwrap();
+    let c = file(&outputs, "tags/c/rss.xml");
+    assert_eq!(
+        texts(c, "title"),
+        ["Dispatch · C++", "Dispatch · C++", "Plus"]
+    );
+    assert_eq!(
+        texts(file(&outputs, "tags/rust/atom.xml"), "title").len(),
+        2
+    );
+    assert_streamed_as_rendered(&site);
+}
