@@ -7,9 +7,13 @@
 #   all      feeds hold every published item with full content
 #            (pressroom limit = 0: rss.xml + atom.xml + feed.json; Hugo
 #            limit = -1: its one RSS feed, .Content of every page)
+#   tags     as "all", plus a feed per tag (pressroom tag_feeds = true:
+#            the three files under tags/<tag>/; Hugo: the RSS feed of each
+#            tag's term page). The 1-3 tags per article come from a set
+#            of 30, so each article is in 2-4 feeds.
 #
-# Both: full content, tag feeds off on pressroom's side (Hugo builds no
-# taxonomy feeds here either), warm page cache. "Cold" means no output
+# Full content everywhere; no tag feeds in the first two scenarios (Hugo
+# builds no taxonomy feeds there either); warm page cache. "Cold" means no output
 # folder and no build cache (pressroom's .pressroom/, Hugo's public/ and
 # resources/); "no-op" is pressroom run again with nothing changed.
 # The runs of one scenario are interleaved (pressroom cold, pressroom
@@ -25,10 +29,11 @@
 #   --runs           runs per scenario (default 5)
 #   --hugo-runs-big  Hugo runs per scenario for sizes >= 50000 (default 1:
 #                    Hugo takes minutes there); pressroom always gets --runs
-#   --hugo-all-max   largest size at which Hugo runs the "all" scenario
-#                    (default 10000: Hugo needs about 2.6 GB at 10k and
-#                    grows linearly, so 100k would need more memory than a
-#                    24 GB machine can spare); pressroom always runs it
+#   --hugo-all-max   largest size at which Hugo runs the "all" and "tags"
+#                    scenarios (default 10000: Hugo needs about 2.6 GB at
+#                    10k and grows linearly, so 100k would need more memory
+#                    than a 24 GB machine can spare); pressroom always runs
+#                    them
 #   --work           where generated sites live (default target/bench);
 #                    a site is generated once and reused while gen.rs and
 #                    the size stay the same
@@ -113,9 +118,9 @@ for n in "${size_list[@]}"; do
     fi
     hugo_runs=$runs
     [ "$n" -ge 50000 ] && hugo_runs=$hugo_runs_big
-    for scenario in limit20 all; do
+    for scenario in limit20 all tags; do
         run_hugo=$use_hugo
-        [ "$scenario" = all ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
+        [ "$scenario" != limit20 ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
         cp "$site/pressroom/config-$scenario.toml" "$site/pressroom/config.toml"
         cold_us=() cold_kb=() noop_us=() noop_kb=() hugo_us=() hugo_kb=()
         rewritten=0
@@ -141,13 +146,14 @@ for n in "${size_list[@]}"; do
                 printf '%s\t%s\thugo\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
             fi
         done
-        items=$(grep -c '<item>' "$site/pressroom/public/rss.xml" || true)
+        # Items in every RSS file (the main feed, and each tag's).
+        items=$(find "$site/pressroom/public" -name rss.xml -exec cat {} + | grep -c '<item>' || true)
         c_us=$(median "${cold_us[@]}") c_kb=$(median "${cold_kb[@]}")
         o_us=$(median "${noop_us[@]}")
         h_us=$(median "${hugo_us[@]+"${hugo_us[@]}"}") h_kb=$(median "${hugo_kb[@]+"${hugo_kb[@]}"}")
         h_items=-
         if [ "${#hugo_us[@]}" -gt 0 ]; then
-            h_items=$(grep -c '<item>' "$site/hugo/public/index.xml" || true)
+            h_items=$(find "$site/hugo/public" -name index.xml -exec cat {} + | grep -c '<item>' || true)
         fi
         rows+=("$(printf '%s\t%s\t%s/%s\t%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t%s\t%s\t%s' \
             "$n" "$scenario" "$items" "$h_items" \
@@ -164,4 +170,4 @@ echo "pressroom $("$pressroom" --version | awk '{ print $2 }'), $( [ "$use_hugo"
     printf '%s\n' "${rows[@]}"
 } | column -t -s $'\t'
 echo
-echo "p = pressroom (rss.xml + atom.xml + feed.json), h = Hugo (one RSS feed); p/h < 1 means pressroom is faster / smaller."
+echo "p = pressroom (rss.xml + atom.xml + feed.json per feed), h = Hugo (one RSS file per feed); items = <item>s in all RSS files; p/h < 1 means pressroom is faster / smaller."
