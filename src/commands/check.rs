@@ -39,9 +39,9 @@ pub fn run(global: &Global) -> Result<()> {
 
     // The subscriber list, when there is one: bad rows are warnings (a
     // send skips them), a list that cannot be read is a problem.
-    let subscribers = global.root.join(&site.config.send.subscribers);
-    if subscribers.exists() {
-        match crate::delivery::subscribers::Subscribers::open(&subscribers) {
+    let subscribers = &site.config.send.subscribers;
+    if global.root.join(subscribers).exists() {
+        match crate::delivery::subscribers::Subscribers::open(&global.root, subscribers) {
             Ok(mut rows) => {
                 let mut count = 0u64;
                 let mut broken = None;

@@ -302,8 +302,7 @@ impl Sender {
 /// address (on disk, so memory does not grow with the list). Skipped rows
 /// are reported, never dropped silently.
 fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
-    let path = root.join(&site.config.send.subscribers);
-    let mut rows = Subscribers::open(&path)?;
+    let mut rows = Subscribers::open(root, &site.config.send.subscribers)?;
     let recipients = Roster::build((&mut rows).map(|row| {
         row.map(|row| Recipient {
             email: row.email,
@@ -319,7 +318,7 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
         warn!(
             "{} more problem row(s) in {} not shown",
             rows.problems_omitted(),
-            path.display()
+            rows.name().display()
         );
     }
     Ok(recipients)

@@ -502,8 +502,9 @@ fn is_article_name(path: &Path) -> bool {
 pub fn display_path(root: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(root).unwrap_or(path);
     let mut out = String::with_capacity(relative.as_os_str().len());
-    for (i, part) in relative.components().enumerate() {
-        if i > 0 {
+    for part in relative.components() {
+        // After the root of a path outside the site (`/`), no separator.
+        if !out.is_empty() && !out.ends_with('/') {
             out.push('/');
         }
         out.push_str(&part.as_os_str().to_string_lossy());

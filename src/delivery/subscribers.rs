@@ -150,9 +150,13 @@ pub struct Subscribers<R> {
 }
 
 impl Subscribers<File> {
-    /// Opens `path` and reads its header row.
-    pub fn open(path: &Path) -> Result<Self, SubscribersError> {
-        let file = File::open(path).map_err(|source| match source.kind() {
+    /// Opens the list at `path` (relative to the site folder `root`, or
+    /// absolute) and reads its header row. Messages name it as they name
+    /// articles: relative to the site folder when it is inside it.
+    pub fn open(root: &Path, path: &Path) -> Result<Self, SubscribersError> {
+        let full = root.join(path);
+        let path = &PathBuf::from(crate::content::display_path(root, &full));
+        let file = File::open(&full).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => SubscribersError::Missing {
                 path: path.to_owned(),
             },
@@ -246,6 +250,11 @@ impl<R: Read> Subscribers<R> {
     /// Rows skipped so far (at most [`MAX_KEPT_PROBLEMS`]).
     pub fn problems(&self) -> &[RowProblem] {
         &self.problems
+    }
+
+    /// The list's path as messages name it.
+    pub fn name(&self) -> &Path {
+        &self.path
     }
 
     /// Rows skipped beyond those kept in [`Subscribers::problems`].
@@ -462,7 +471,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("subs.csv: the file is empty"), "{err}");
-        let err = Subscribers::open(Path::new("/nonexistent/subs.csv"))
+        let err = Subscribers::open(Path::new("/site"), Path::new("/nonexistent/subs.csv"))
             .err()
             .unwrap()
             .to_string();
@@ -473,7 +482,7 @@ mod tests {
         // Other I/O trouble names the file; the cause is the source, shown
         // once by `{:#}`.
         let dir = tempfile::tempdir().unwrap();
-        let err = Subscribers::open(dir.path()).err().unwrap();
+        let err = Subscribers::open(dir.path(), Path::new("")).err().unwrap();
         let shown = format!("{:#}", anyhow::Error::from(err));
         assert!(
             shown.contains("cannot read the subscriber list: "),
