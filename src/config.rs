@@ -175,7 +175,7 @@ impl Config {
     fn validate(&mut self, name: &str, text: &str) -> Vec<String> {
         let mut problems = Vec::new();
         let mut problem = |key: &str, message: String| {
-            let line = key_line(text, key.rsplit('.').next().unwrap_or(key)).unwrap_or(1);
+            let line = key_line(text, key).unwrap_or(1);
             problems.push(format!("{name}:{line}: {key}: {message}"));
         };
 
@@ -268,16 +268,33 @@ impl Config {
     }
 }
 
-/// The 1-based line on which `key = ` appears, if it does.
+/// The 1-based line where the dotted `key` (`email.from`) is set: its
+/// `from = ` line inside `[email]`, or, when it is not set there, the line
+/// of `[email]` itself; None when neither is in `text`.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            line.strip_prefix(key)
-                .map(|rest| rest.trim_start().starts_with('='))
-                .unwrap_or(false)
-        })
-        .map(|i| i + 1)
+    let (table, key) = key.rsplit_once('.').unwrap_or(("", key));
+    let mut current = String::new();
+    let mut header = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if let Some(name) = line.strip_prefix('[') {
+            // `[email]`, `[email.utm]`, `[[array]]`: the name without spaces.
+            let name = name.trim_start_matches('[').split(']').next().unwrap_or("");
+            current = name.split('.').map(str::trim).collect::<Vec<_>>().join(".");
+            if current == table && header.is_none() {
+                header = Some(i + 1);
+            }
+            continue;
+        }
+        let set_here = current == table
+            && line
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if set_here {
+            return Some(i + 1);
+        }
+    }
+    header
 }
 
 /// `name:line: key: message` for a TOML syntax or type error, the key
@@ -346,6 +363,19 @@ base_url = "https://example.com/blog"
 author = "Mara"
 timezone = "Europe/Berlin"
 "#;
+
+    #[test]
+    fn a_key_is_found_in_its_own_table() {
+        let text = "[site]\ntitle = 'T'\nfrom = 'not this one'\n\n[ email ]\nfrom_name = 'N'\nfrom = 'a@b.example'\n\n[email.utm]\ncampaign = 'c'\n[feeds]\n";
+        assert_eq!(key_line(text, "email.from"), Some(7));
+        assert_eq!(key_line(text, "email.from_name"), Some(6));
+        assert_eq!(key_line(text, "email.utm.campaign"), Some(10));
+        assert_eq!(key_line(text, "site.title"), Some(2));
+        // Not set: the line of its table, if there is one.
+        assert_eq!(key_line(text, "feeds.limit"), Some(11));
+        assert_eq!(key_line(text, "email.list_id"), Some(5));
+        assert_eq!(key_line(text, "send.subscribers"), None);
+    }
 
     #[test]
     fn minimal_config_gets_defaults() {

@@ -24,11 +24,7 @@ pub fn run(global: &Global) -> Result<()> {
         std::fs::read_to_string(global.root.join(super::CONFIG_FILE)).unwrap_or_default();
     for problem in site.config.email.problems(&site.config.site) {
         let key = problem.split(':').next().unwrap_or_default();
-        let line = key
-            .rsplit('.')
-            .next()
-            .and_then(|k| key_line(&config_text, k))
-            .unwrap_or(1);
+        let line = key_line(&config_text, key).unwrap_or(1);
         let located = format!("{}:{line}: {problem}", super::CONFIG_FILE);
         if key == "email.from" && site.config.email.from.is_none() {
             warnings.push(located);
