@@ -302,10 +302,13 @@ fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<
         let relative = path.strip_prefix(root.as_os_str().as_bytes())?;
         sum = sum.add(Sum::of(relative, stamp, trusted_before));
     }
-    subfolders
+    // Rayon starts each split from the identity, so this folder's own
+    // files are added once, outside the reduction.
+    let below = subfolders
         .par_iter()
         .map(|sub| scan_folder(root, sub, trusted_before))
-        .try_reduce(|| sum, |a, b| Some(a.add(b)))
+        .try_reduce(Sum::default, |a, b| Some(a.add(b)))?;
+    Some(sum.add(below))
 }
 
 /// Elsewhere: listed by the loader's walk, each file stat'ed by path.
@@ -730,6 +733,23 @@ mod tests {
         // A link to a folder: no shortcut (the build handles it).
         std::os::unix::fs::symlink("2025", site.root().join("content/again")).unwrap();
         assert_eq!(Inputs::scan(site.root(), &site.config()), None);
+    }
+
+    #[test]
+    fn a_folder_with_articles_and_subfolders_counts_each_article_once() {
+        let site = Fixture::new();
+        for (i, folder) in ["x", "y", "z", "x/deep", "y/deep"].iter().enumerate() {
+            site.write(
+                &format!("content/{folder}/p{i}.md"),
+                "---\ntitle: 'P'\npublish_date: '2025-02-01'\n---\n",
+            );
+        }
+        let found = crate::content::find_articles(site.root(), &site.root().join("content"));
+        let stamps: Vec<Option<Stamp>> = found.files.iter().map(|p| Stamp::of(p)).collect();
+        let loaded = Inputs::from_stamps(site.root(), &found, &stamps, SystemTime::now());
+        for _ in 0..20 {
+            assert_eq!(Inputs::scan(site.root(), &site.config()), loaded);
+        }
     }
 
     #[test]
