@@ -94,13 +94,14 @@ pub struct Inputs {
 
 impl Inputs {
     /// Scans the inputs of the site at `root`. None when they cannot all be
-    /// listed or read (a missing content folder, an unreadable file), or
-    /// the content folder holds a link to a folder: the build then runs
+    /// listed or read (a missing content folder, an unreadable file, a
+    /// link that leads back to a folder it is in): the build then runs
     /// (and reports any problem).
     pub fn scan(root: &Path, config: &Config) -> Option<Inputs> {
         let started = SystemTime::now();
         let content_dir = root.join(&config.site.content_dir);
-        let sum = scan_folder(root, &content_dir, trusted(started))?;
+        let ancestors = [std::fs::canonicalize(&content_dir).ok()?];
+        let sum = scan_folder(root, &content_dir, &ancestors, trusted(started))?;
         Inputs::from_sum(root, sum)
     }
 
@@ -237,13 +238,20 @@ impl Sum {
 
 /// The [`Sum`] of the article files under `dir`, found as
 /// [`crate::content::find_articles`] finds them (hidden names skipped, an
-/// article extension, links to files followed) and stat'ed by name in their
-/// opened folder, with nothing allocated per file; subfolders in parallel.
-/// Paths are hashed relative to `root`. None when anything
-/// is out of the ordinary (a link to a folder, an entry that cannot be
-/// read or stat'ed): the build finds out what.
+/// article extension, links followed) and stat'ed by name in their opened
+/// folder, with nothing allocated per file; subfolders in parallel.
+/// `ancestors` are the canonical paths of `dir` and the folders above it,
+/// as the walk keeps them to stop at a link loop. Paths are hashed
+/// relative to `root`. None when anything is out of the ordinary (a link
+/// loop, an entry that cannot be read or stat'ed): the build finds out
+/// what.
 #[cfg(target_os = "linux")]
-fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<Sum> {
+fn scan_folder(
+    root: &Path,
+    dir: &Path,
+    ancestors: &[PathBuf],
+    trusted_before: Option<i128>,
+) -> Option<Sum> {
     use rustix::fs::{open, statat, AtFlags, FileType, Mode, OFlags, RawDir};
     use std::os::unix::ffi::OsStrExt;
 
@@ -259,7 +267,8 @@ fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<
     }
     let base = path.len();
     let mut sum = Sum::default();
-    let mut subfolders = Vec::new();
+    // Each with its canonical path.
+    let mut subfolders: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut buffer = vec![std::mem::MaybeUninit::uninit(); 32 * 1024];
     let mut entries = RawDir::new(&folder, &mut buffer);
     while let Some(entry) = entries.next() {
@@ -270,15 +279,26 @@ fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<
         }
         let is_file = match entry.file_type() {
             FileType::Directory => {
-                subfolders.push(dir.join(std::ffi::OsStr::from_bytes(name)));
+                let name = std::ffi::OsStr::from_bytes(name);
+                let canonical = ancestors.last()?.join(name);
+                subfolders.push((dir.join(name), canonical));
                 continue;
             }
             FileType::RegularFile => true,
-            // Followed: a link to a file counts as the file.
+            // Followed: a link to a file counts as the file, a link to a
+            // folder as the folder.
             FileType::Symlink => {
                 let target = statat(&folder, entry.file_name(), AtFlags::empty()).ok()?;
                 match FileType::from_raw_mode(target.st_mode as _) {
-                    FileType::Directory => return None,
+                    FileType::Directory => {
+                        let link = dir.join(std::ffi::OsStr::from_bytes(name));
+                        let canonical = std::fs::canonicalize(&link).ok()?;
+                        if ancestors.contains(&canonical) {
+                            return None;
+                        }
+                        subfolders.push((link, canonical));
+                        continue;
+                    }
                     FileType::RegularFile => true,
                     _ => false,
                 }
@@ -306,14 +326,23 @@ fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<
     // files are added once, outside the reduction.
     let below = subfolders
         .par_iter()
-        .map(|sub| scan_folder(root, sub, trusted_before))
+        .map(|(sub, canonical)| {
+            let mut chain = ancestors.to_vec();
+            chain.push(canonical.clone());
+            scan_folder(root, sub, &chain, trusted_before)
+        })
         .try_reduce(Sum::default, |a, b| Some(a.add(b)))?;
     Some(sum.add(below))
 }
 
 /// Elsewhere: listed by the loader's walk, each file stat'ed by path.
 #[cfg(not(target_os = "linux"))]
-fn scan_folder(root: &Path, dir: &Path, trusted_before: Option<i128>) -> Option<Sum> {
+fn scan_folder(
+    root: &Path,
+    dir: &Path,
+    _ancestors: &[PathBuf],
+    trusted_before: Option<i128>,
+) -> Option<Sum> {
     let found = crate::content::find_articles(root, dir);
     if !found.problems.is_empty() {
         return None;
@@ -730,8 +759,24 @@ mod tests {
         assert!(loaded.is_some());
         assert_eq!(site.inputs(), loaded.unwrap());
 
-        // A link to a folder: no shortcut (the build handles it).
+        // A link to a folder is walked like the folder.
+        let before = site.inputs();
         std::os::unix::fs::symlink("2025", site.root().join("content/again")).unwrap();
+        let found = crate::content::find_articles(site.root(), &site.root().join("content"));
+        assert_eq!(found.files.len(), 6, "{found:?}");
+        let stamps: Vec<Option<Stamp>> = found.files.iter().map(|p| Stamp::of(p)).collect();
+        let loaded = Inputs::from_stamps(site.root(), &found, &stamps, SystemTime::now());
+        assert_eq!(Inputs::scan(site.root(), &site.config()), loaded);
+        assert_ne!(loaded, Some(before), "the linked articles count");
+
+        // A link back to a folder it is in: no shortcut (the build reports
+        // the loop).
+        std::os::unix::fs::symlink("..", site.root().join("content/2025/up")).unwrap();
+        assert!(
+            !crate::content::find_articles(site.root(), &site.root().join("content"))
+                .problems
+                .is_empty()
+        );
         assert_eq!(Inputs::scan(site.root(), &site.config()), None);
     }
 
