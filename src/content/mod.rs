@@ -65,11 +65,9 @@ pub struct Article {
     pub draft: bool,
     /// Absolute URL of the article.
     pub url: Url,
-    /// Markdown body; empty when the article was loaded without it (then
-    /// `deferred` says where it is, and [`Article::markdown`] reads it).
-    pub body: String,
-    /// Where the body is, for an article loaded with [`Bodies::Deferred`].
-    pub deferred: Option<DeferredBody>,
+    /// The Markdown body, or where it is; [`Article::markdown`] gives it
+    /// either way.
+    pub body: Body,
     /// Front-matter keys the format does not define.
     pub extra: BTreeMap<String, Value>,
     /// Lines that name the slug and the id (or what they derive from), for
@@ -96,9 +94,8 @@ impl Article {
     }
 
     /// The body as publishable HTML (absolute URLs, no active content).
-    /// For an article loaded with its body.
-    pub fn body_html(&self) -> String {
-        html::render_markdown(&self.body, &self.url)
+    pub fn body_html(&self) -> Result<String, Problem> {
+        Ok(html::render_markdown(&self.markdown()?, &self.url))
     }
 
     /// The Markdown body: the one in memory, or for an article loaded
@@ -107,8 +104,9 @@ impl Article {
     /// version of it), and so is a body that is not UTF-8 — with the same
     /// message a full load gives.
     pub fn markdown(&self) -> Result<Cow<'_, str>, Problem> {
-        let Some(deferred) = &self.deferred else {
-            return Ok(Cow::Borrowed(&self.body));
+        let deferred = match &self.body {
+            Body::Loaded(body) => return Ok(Cow::Borrowed(body)),
+            Body::Deferred(deferred) => deferred,
         };
         let problem = |line: Option<usize>, message: String| Problem {
             path: self.source.clone(),
@@ -263,6 +261,15 @@ pub enum Bodies {
     /// build, which renders only the articles its feeds show: memory for
     /// the front matter of every article, not for every body.
     Deferred,
+}
+
+/// An article's Markdown body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// Read with the front matter ([`Bodies::Loaded`]).
+    Loaded(String),
+    /// Left in the file ([`Bodies::Deferred`]), read again when needed.
+    Deferred(DeferredBody),
 }
 
 /// Where the body of an article loaded with [`Bodies::Deferred`] is.
@@ -679,8 +686,7 @@ impl Head {
             tags: fm.tags,
             draft: fm.draft,
             url: self.url,
-            body,
-            deferred: None,
+            body: Body::Loaded(body),
             extra: fm.extra,
             slug_line: self.slug_line,
             id_line: self.id_line,
@@ -692,8 +698,7 @@ impl Article {
     /// This article with its body left in its file, at `offset`.
     fn deferred(self, path: &Path, stamp: Stamp, offset: usize) -> Article {
         Article {
-            body: String::new(),
-            deferred: Some(DeferredBody {
+            body: Body::Deferred(DeferredBody {
                 path: path.to_path_buf(),
                 stamp,
                 offset,
@@ -1122,8 +1127,7 @@ mod tests {
     /// The article as a full load gives it: body read, no file reference.
     fn as_loaded(article: &Article) -> String {
         let mut article = article.clone();
-        article.body = article.markdown().unwrap().into_owned();
-        article.deferred = None;
+        article.body = Body::Loaded(article.markdown().unwrap().into_owned());
         format!("{article:?}")
     }
 
@@ -1156,7 +1160,7 @@ mod tests {
             .find(|a| a.title == "Long")
             .unwrap();
         assert!(
-            long.deferred.is_some() && long.body.is_empty(),
+            matches!(long.body, Body::Deferred(_)),
             "the body is left on disk"
         );
         let counted = deferred

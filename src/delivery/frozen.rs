@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(again.issue_id, draft.issue_id);
         assert_eq!(again.articles[0].title, "Original title");
         assert_eq!(again.articles[0].id, draft.articles[0].id);
-        assert!(again.articles[0].body.contains("Original body"));
+        assert!(again.articles[0]
+            .markdown()
+            .unwrap()
+            .contains("Original body"));
         assert!(thawed.templates.overridden().any(|n| n == "article.txt"));
     }
 

@@ -150,7 +150,11 @@ pub(crate) fn article_value(
     let tag = |url: &str| campaign.map_or_else(|| url.to_owned(), |c| c.tag(url));
     let tag_html = |html: &str| campaign.map_or_else(|| html.to_owned(), |c| c.tag_html(html));
     let url = tag(article.url.as_str());
-    let html = tag_html(&article.body_html());
+    let markdown = article.markdown().map_err(|problem| problem.to_string())?;
+    let html = tag_html(&crate::content::html::render_markdown(
+        &markdown,
+        &article.url,
+    ));
     let text = html_to_text(&html).map_err(|e| {
         format!(
             "{}: cannot convert the article to plain text: {e}",
@@ -186,7 +190,7 @@ pub(crate) fn article_value(
         .summary()
         .map(crate::text::single_line)
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| first_paragraph(&article.body));
+        .unwrap_or_else(|| first_paragraph(&markdown));
     let ctx = ArticleCtx {
         title: crate::text::single_line(&article.title),
         subtitle: article.subtitle.as_deref().map(crate::text::single_line),
