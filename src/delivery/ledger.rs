@@ -173,9 +173,11 @@ impl SuppressionReason {
     }
 }
 
+/// What went wrong with the ledger. The cause of an I/O or SQLite error is
+/// its source, which the `{:#}` form shows once after the message.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("{}: cannot open the send ledger: {source}", path.display())]
+    #[error("{}: cannot open the send ledger", path.display())]
     Open {
         path: PathBuf,
         #[source]
@@ -187,7 +189,7 @@ pub enum LedgerError {
         found: i64,
         known: i64,
     },
-    #[error("{}: send ledger: {source}", path.display())]
+    #[error("{}: send ledger", path.display())]
     Sql {
         path: PathBuf,
         #[source]
@@ -197,7 +199,7 @@ pub enum LedgerError {
     Corrupt { path: PathBuf, what: String },
     #[error("{}: no issue `{id}` in the send ledger", path.display())]
     NoSuchIssue { path: PathBuf, id: IssueId },
-    #[error("reading the recipients of issue `{id}`: {source}")]
+    #[error("reading the recipients of issue `{id}`")]
     Recipients {
         id: IssueId,
         #[source]
@@ -1222,7 +1224,9 @@ mod tests {
                 t(0),
             )
             .unwrap_err();
-        assert!(err.to_string().contains("disk on fire"), "{err}");
+        // The cause is the error's source: shown once by `{:#}`.
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(shown.matches("disk on fire").count(), 1, "{shown}");
         assert!(ledger.issue(&id).unwrap().is_none());
         assert_eq!(ledger.not_yet_mailed(["a"]).unwrap(), ["a"]);
     }

@@ -16,6 +16,8 @@ pub struct SendLock {
     path: PathBuf,
 }
 
+/// Why the send lock was not taken (an I/O error's cause is its source,
+/// shown once by the `{:#}` form).
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds the lock: the run must stop and send nothing.
@@ -24,7 +26,7 @@ pub enum LockError {
         path: PathBuf,
         holder: Option<String>,
     },
-    #[error("{}: cannot take the send lock: {source}", path.display())]
+    #[error("{}: cannot take the send lock", path.display())]
     Io {
         path: PathBuf,
         #[source]
