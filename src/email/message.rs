@@ -122,6 +122,46 @@ pub fn build_message(
     recipient: &Recipient,
     date: DateTime<FixedOffset>,
 ) -> Result<Message, MessageError> {
+    let html = match &email.html_encoded {
+        Some(encoded) => encoded.clone(),
+        None => qp::encode(&email.html),
+    };
+    let text = match &email.text_encoded {
+        Some(encoded) => encoded.clone(),
+        None => qp::encode(&email.text),
+    };
+    build(site, email, html, text, recipient, date)
+}
+
+/// [`build_message`] for an email that is not needed afterwards (a send):
+/// the parts the [`super::Personalizer`] encoded go into the message
+/// without a copy.
+pub fn into_message(
+    site: &Site,
+    mut email: RenderedEmail,
+    recipient: &Recipient,
+    date: DateTime<FixedOffset>,
+) -> Result<Message, MessageError> {
+    let html = email
+        .html_encoded
+        .take()
+        .unwrap_or_else(|| qp::encode(&email.html));
+    let text = email
+        .text_encoded
+        .take()
+        .unwrap_or_else(|| qp::encode(&email.text));
+    build(site, &email, html, text, recipient, date)
+}
+
+/// The message, with both parts already quoted-printable encoded.
+fn build(
+    site: &Site,
+    email: &RenderedEmail,
+    html: Vec<u8>,
+    text: Vec<u8>,
+    recipient: &Recipient,
+    date: DateTime<FixedOffset>,
+) -> Result<Message, MessageError> {
     let config = &site.config.email;
     let site_config = &site.config.site;
     let from_address = config.from.as_ref().ok_or(MessageError::MissingFrom)?;
@@ -169,8 +209,8 @@ pub fn build_message(
     if let Some(reply_to) = &config.reply_to {
         builder = builder.reply_to(Mailbox::new(None, lettre_address(reply_to)?));
     }
-    // Both parts quoted-printable with our encoder (see `qp`); the HTML
-    // may come encoded already, spliced from pieces by the Personalizer.
+    // Both parts quoted-printable with our encoder (see `qp`), encoded
+    // whole or spliced from pieces by the Personalizer.
     let part = |content_type: ContentType, encoded: Vec<u8>| {
         SinglePart::builder()
             .header(content_type)
@@ -180,13 +220,9 @@ pub fn build_message(
                 ContentTransferEncoding::QuotedPrintable,
             ))
     };
-    let html = match &email.html_encoded {
-        Some(encoded) => encoded.clone(),
-        None => qp::encode(&email.html),
-    };
     let body = MultiPart::alternative()
         .boundary(boundary)
-        .singlepart(part(ContentType::TEXT_PLAIN, qp::encode(&email.text)))
+        .singlepart(part(ContentType::TEXT_PLAIN, text))
         .singlepart(part(ContentType::TEXT_HTML, html));
     Ok(builder.multipart(body)?)
 }
