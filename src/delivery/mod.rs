@@ -954,6 +954,65 @@ mod tests {
         }
     }
 
+    /// Counts the bodies it is allowed to send.
+    #[derive(Clone, Default)]
+    struct Bodies(Arc<std::sync::atomic::AtomicU64>);
+
+    impl Transport for Bodies {
+        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            if !ready() {
+                return Outcome::Deferred {
+                    reply: "not sent: the run stopped before the body".into(),
+                };
+            }
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Outcome::Accepted {
+                reply: "250 ok".into(),
+            }
+        }
+    }
+
+    /// When the ledger cannot record a result, the run fails and no
+    /// connection sends another body.
+    #[test]
+    fn a_ledger_that_cannot_record_stops_every_body() {
+        for concurrency in [1u64, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let (mut ledger, id) = with_issue(Ledger::open(&path).unwrap(), 30);
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(
+                    "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
+                     WHEN NEW.recipient = 'r0005@example.com'
+                     BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+                )
+                .unwrap();
+            let bodies = Bodies::default();
+            let options = RunOptions {
+                concurrency: concurrency as usize,
+                ..RunOptions::default()
+            };
+            let mut run = Run::new(&mut ledger, options, &SystemClock, None);
+            let err = run.deliver(&id, render, || bodies.clone()).unwrap_err();
+            assert!(err.to_string().contains("disk is full"), "{err}");
+            drop(run);
+            let sent = bodies.0.load(Ordering::SeqCst);
+            let counts = ledger.counts(&id).unwrap();
+            assert_eq!(counts.sent + counts.pending, 30, "c={concurrency}");
+            // Accepted but not on record: r0005, and at most one more per
+            // other connection (the body it had cleared before the
+            // failure); nothing after.
+            assert!(
+                (1..=concurrency).contains(&(sent - counts.sent)),
+                "c={concurrency}: {sent} bodies, {counts:?}"
+            );
+            if concurrency == 1 {
+                assert_eq!((sent, counts.sent), (6, 5));
+            }
+        }
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap_then_gives_up() {
         let policy = RetryPolicy::default();
