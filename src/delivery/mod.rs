@@ -63,6 +63,20 @@ pub trait Transport: Send {
     /// which case the body must not be sent.
     fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
 
+    /// [`Transport::send_when`] with the message's bytes already made
+    /// (`formatted` is `message.formatted()`), so that the coordinator
+    /// makes them while the connection is busy with the previous message.
+    /// Transports that never write the bytes need not override it.
+    fn send_formatted_when(
+        &mut self,
+        message: &Message,
+        formatted: Vec<u8>,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Outcome {
+        debug_assert!(formatted == message.formatted());
+        self.send_when(message, ready)
+    }
+
     /// Sends `message` now.
     fn send(&mut self, message: &Message) -> Outcome {
         self.send_when(message, &mut || true)
@@ -311,6 +325,8 @@ type Observer<'a> = Box<dyn FnMut(&Delivery, &Outcome) + 'a>;
 struct Job {
     delivery: Delivery,
     message: Message,
+    /// `message.formatted()`, made on the coordinator's thread.
+    formatted: Vec<u8>,
 }
 
 /// A worker's result, with the signal the coordinator gives once it is
@@ -444,7 +460,7 @@ impl<'a> Run<'a> {
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send_when(&job.message, &mut ready)
+                        transport.send_formatted_when(&job.message, job.formatted, &mut ready)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -563,6 +579,9 @@ impl<'a> Run<'a> {
                     if let Some(signer) = self.dkim {
                         signer.sign(&mut message);
                     }
+                    // The bytes on the wire, made here rather than on the
+                    // connection's thread, where they would delay the body.
+                    let formatted = message.formatted();
                     // The message is ready while the workers are busy; now
                     // keep at most two messages per worker in flight: one
                     // being recorded, one being sent (whose body waits for
@@ -591,7 +610,12 @@ impl<'a> Run<'a> {
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
                     }
-                    if job_tx.send(Job { delivery, message }).is_err() {
+                    let job = Job {
+                        delivery,
+                        message,
+                        formatted,
+                    };
+                    if job_tx.send(job).is_err() {
                         break 'pages;
                     }
                     tally.in_flight += 1;
