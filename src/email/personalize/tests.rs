@@ -148,7 +148,12 @@ fn assert_same(
             .unwrap()
             .formatted();
         // What a send builds, moving the spliced parts in.
-        let fast = into_message(site, fast, reader, date).unwrap().formatted();
+        let fast = into_message(site, fast, reader, date).unwrap();
+        // The envelope is given, not derived: it must be what lettre
+        // derives from the headers.
+        let derived = lettre::address::Envelope::try_from(fast.headers()).unwrap();
+        assert_eq!(&derived, fast.envelope(), "{reader:?}");
+        let fast = fast.formatted();
         assert!(
             fast == slow,
             "{reader:?}\n{}",
