@@ -288,9 +288,9 @@ impl Sender {
         let rendered = personalizer
             .render(&recipient, &unsubscribe)
             .map_err(|e| RenderError::Failed(Box::new(e)))?;
-        email::build_message(
+        email::into_message(
             &thawed.site,
-            &rendered,
+            rendered,
             &recipient,
             Utc::now().fixed_offset(),
         )

@@ -63,6 +63,20 @@ pub trait Transport: Send {
     /// which case the body must not be sent.
     fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
 
+    /// [`Transport::send_when`] with the message's bytes already made
+    /// (`formatted` is `message.formatted()`), so that the coordinator
+    /// makes them while the connection is busy with the previous message.
+    /// Transports that never write the bytes need not override it.
+    fn send_formatted_when(
+        &mut self,
+        message: &Message,
+        formatted: Vec<u8>,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Outcome {
+        debug_assert!(formatted == message.formatted());
+        self.send_when(message, ready)
+    }
+
     /// Sends `message` now.
     fn send(&mut self, message: &Message) -> Outcome {
         self.send_when(message, &mut || true)
@@ -311,6 +325,8 @@ type Observer<'a> = Box<dyn FnMut(&Delivery, &Outcome) + 'a>;
 struct Job {
     delivery: Delivery,
     message: Message,
+    /// `message.formatted()`, made on the coordinator's thread.
+    formatted: Vec<u8>,
 }
 
 /// A worker's result, with the signal the coordinator gives once it is
@@ -444,7 +460,7 @@ impl<'a> Run<'a> {
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send_when(&job.message, &mut ready)
+                        transport.send_formatted_when(&job.message, job.formatted, &mut ready)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -563,6 +579,9 @@ impl<'a> Run<'a> {
                     if let Some(signer) = self.dkim {
                         signer.sign(&mut message);
                     }
+                    // The bytes on the wire, made here rather than on the
+                    // connection's thread, where they would delay the body.
+                    let formatted = message.formatted();
                     // The message is ready while the workers are busy; now
                     // keep at most two messages per worker in flight: one
                     // being recorded, one being sent (whose body waits for
@@ -591,7 +610,12 @@ impl<'a> Run<'a> {
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
                     }
-                    if job_tx.send(Job { delivery, message }).is_err() {
+                    let job = Job {
+                        delivery,
+                        message,
+                        formatted,
+                    };
+                    if job_tx.send(job).is_err() {
                         break 'pages;
                     }
                     tally.in_flight += 1;
@@ -951,6 +975,65 @@ mod tests {
             let mut run = Run::new(&mut ledger, options, &SystemClock, None);
             let summary = run.deliver(&id, render, || transport.clone()).unwrap();
             assert_eq!(summary.sent, 40, "c={concurrency}");
+        }
+    }
+
+    /// Counts the bodies it is allowed to send.
+    #[derive(Clone, Default)]
+    struct Bodies(Arc<std::sync::atomic::AtomicU64>);
+
+    impl Transport for Bodies {
+        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+            if !ready() {
+                return Outcome::Deferred {
+                    reply: "not sent: the run stopped before the body".into(),
+                };
+            }
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Outcome::Accepted {
+                reply: "250 ok".into(),
+            }
+        }
+    }
+
+    /// When the ledger cannot record a result, the run fails and no
+    /// connection sends another body.
+    #[test]
+    fn a_ledger_that_cannot_record_stops_every_body() {
+        for concurrency in [1u64, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.db");
+            let (mut ledger, id) = with_issue(Ledger::open(&path).unwrap(), 30);
+            rusqlite::Connection::open(&path)
+                .unwrap()
+                .execute_batch(
+                    "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
+                     WHEN NEW.recipient = 'r0005@example.com'
+                     BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+                )
+                .unwrap();
+            let bodies = Bodies::default();
+            let options = RunOptions {
+                concurrency: concurrency as usize,
+                ..RunOptions::default()
+            };
+            let mut run = Run::new(&mut ledger, options, &SystemClock, None);
+            let err = run.deliver(&id, render, || bodies.clone()).unwrap_err();
+            assert!(err.to_string().contains("disk is full"), "{err}");
+            drop(run);
+            let sent = bodies.0.load(Ordering::SeqCst);
+            let counts = ledger.counts(&id).unwrap();
+            assert_eq!(counts.sent + counts.pending, 30, "c={concurrency}");
+            // Accepted but not on record: r0005, and at most one more per
+            // other connection (the body it had cleared before the
+            // failure); nothing after.
+            assert!(
+                (1..=concurrency).contains(&(sent - counts.sent)),
+                "c={concurrency}: {sent} bodies, {counts:?}"
+            );
+            if concurrency == 1 {
+                assert_eq!((sent, counts.sent), (6, 5));
+            }
         }
     }
 

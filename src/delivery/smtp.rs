@@ -670,7 +670,16 @@ fn open(settings: &SmtpSettings) -> Result<(SmtpConnection, bool), Outcome> {
 
 impl super::Transport for SmtpSender {
     fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
-        let mut body = Some(message.formatted());
+        self.send_formatted_when(message, message.formatted(), ready)
+    }
+
+    fn send_formatted_when(
+        &mut self,
+        message: &Message,
+        formatted: Vec<u8>,
+        ready: &mut dyn FnMut() -> bool,
+    ) -> Outcome {
+        let mut body = Some(formatted);
         for attempt in 0..2 {
             let reused = self.conn.is_some();
             if let Err(outcome) = self.connect() {

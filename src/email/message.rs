@@ -10,6 +10,7 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, FixedOffset};
+use lettre::address::Envelope;
 use lettre::message::header::{
     ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
 };
@@ -104,7 +105,7 @@ pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> Stri
         .chain_update([0])
         .chain_update(recipient.normalized().as_bytes())
         .finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex(&digest[..16]);
     let domain = site.config.id_domain();
     let domain = if domain.is_empty() {
         "localhost".to_owned()
@@ -119,6 +120,46 @@ pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> Stri
 pub fn build_message(
     site: &Site,
     email: &RenderedEmail,
+    recipient: &Recipient,
+    date: DateTime<FixedOffset>,
+) -> Result<Message, MessageError> {
+    let html = match &email.html_encoded {
+        Some(encoded) => encoded.clone(),
+        None => qp::encode(&email.html),
+    };
+    let text = match &email.text_encoded {
+        Some(encoded) => encoded.clone(),
+        None => qp::encode(&email.text),
+    };
+    build(site, email, html, text, recipient, date)
+}
+
+/// [`build_message`] for an email that is not needed afterwards (a send):
+/// the parts the [`super::Personalizer`] encoded go into the message
+/// without a copy.
+pub fn into_message(
+    site: &Site,
+    mut email: RenderedEmail,
+    recipient: &Recipient,
+    date: DateTime<FixedOffset>,
+) -> Result<Message, MessageError> {
+    let html = email
+        .html_encoded
+        .take()
+        .unwrap_or_else(|| qp::encode(&email.html));
+    let text = email
+        .text_encoded
+        .take()
+        .unwrap_or_else(|| qp::encode(&email.text));
+    build(site, &email, html, text, recipient, date)
+}
+
+/// The message, with both parts already quoted-printable encoded.
+fn build(
+    site: &Site,
+    email: &RenderedEmail,
+    html: Vec<u8>,
+    text: Vec<u8>,
     recipient: &Recipient,
     date: DateTime<FixedOffset>,
 ) -> Result<Message, MessageError> {
@@ -137,6 +178,9 @@ pub fn build_message(
             .filter(|n| !n.is_empty()),
         lettre_address(&recipient.email)?,
     );
+    // What lettre would derive from the From and To headers (no Sender,
+    // Cc or Bcc here), given rather than parsed back out of them.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![to.email.clone()])?;
     let list_id = config.list_id(site_config);
     let one_click = &email.unsubscribe_url;
     let mut unsubscribe = Vec::new();
@@ -151,11 +195,12 @@ pub fn build_message(
     let id = message_id(site, &email.issue_id, &recipient.email);
     let boundary = {
         let digest = Sha256::digest(id.as_bytes());
-        let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        let hex = hex(&digest[..12]);
         format!("=_pressroom_{hex}")
     };
 
     let mut builder = Message::builder()
+        .envelope(envelope)
         .from(from)
         .to(to)
         .subject(single_line(&email.subject))
@@ -169,8 +214,8 @@ pub fn build_message(
     if let Some(reply_to) = &config.reply_to {
         builder = builder.reply_to(Mailbox::new(None, lettre_address(reply_to)?));
     }
-    // Both parts quoted-printable with our encoder (see `qp`); the HTML
-    // may come encoded already, spliced from pieces by the Personalizer.
+    // Both parts quoted-printable with our encoder (see `qp`), encoded
+    // whole or spliced from pieces by the Personalizer.
     let part = |content_type: ContentType, encoded: Vec<u8>| {
         SinglePart::builder()
             .header(content_type)
@@ -180,15 +225,22 @@ pub fn build_message(
                 ContentTransferEncoding::QuotedPrintable,
             ))
     };
-    let html = match &email.html_encoded {
-        Some(encoded) => encoded.clone(),
-        None => qp::encode(&email.html),
-    };
     let body = MultiPart::alternative()
         .boundary(boundary)
-        .singlepart(part(ContentType::TEXT_PLAIN, qp::encode(&email.text)))
+        .singlepart(part(ContentType::TEXT_PLAIN, text))
         .singlepart(part(ContentType::TEXT_HTML, html));
     Ok(builder.multipart(body)?)
+}
+
+/// Lower-case hex of `bytes` (one allocation, not one per byte).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 fn lettre_address(address: &EmailAddress) -> Result<Address, MessageError> {
@@ -360,6 +412,10 @@ mod tests {
         }
         assert!(raw.contains("Subject: Hi Bcc: x@example.com\r\n"), "{raw}");
         assert_eq!(message.envelope().to().len(), 1);
+        // The envelope is given, not derived: it must be what lettre
+        // derives from the headers.
+        let derived = Envelope::try_from(message.headers()).unwrap();
+        assert_eq!(&derived, message.envelope());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::sync::Arc;
 pub use address::{AddressError, EmailAddress};
 pub use config::{Content, ContentSetting, EmailConfig, Mode, Utm};
 pub use lint::{lint, Finding, Severity};
-pub use message::{build_message, message_id, unsubscribe_url, MessageError};
+pub use message::{build_message, into_message, message_id, unsubscribe_url, MessageError};
 pub use personalize::Personalizer;
 pub use plan::{plan, plan_preview, Draft};
 pub use templates::{TemplateError, Templates};
@@ -79,6 +79,8 @@ pub struct RenderedEmail {
     /// `html` quoted-printable encoded, when the [`Personalizer`] spliced
     /// it from pieces encoded once per issue (see [`qp`]).
     pub(crate) html_encoded: Option<Vec<u8>>,
+    /// `text` quoted-printable encoded, likewise.
+    pub(crate) text_encoded: Option<Vec<u8>>,
     /// For each article, the URLs (href/src) its own content brought in,
     /// so findings can name the article (shared by every recipient's
     /// copy).
@@ -315,6 +317,7 @@ pub(crate) fn assemble(
         issue_id: draft.issue_id.clone(),
         unsubscribe_url: unsubscribe_url.to_owned(),
         html_encoded: None,
+        text_encoded: None,
         article_urls: Arc::clone(&articles.urls),
     }
 }

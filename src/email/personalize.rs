@@ -8,9 +8,13 @@
 //! field names) with placeholder tokens where the values go, keeps the
 //! output as literal text with holes, and fills each reader's values in,
 //! escaped as the slow path would have written them: raw in the subject
-//! and text part (folded and tidied afterwards, as the slow path does),
-//! and in the HTML as the CSS inliner serializes a text node or a
-//! double-quoted attribute value.
+//! (folded afterwards, as the slow path does) and in the text part (tidied
+//! once, with the tokens in it: a value that can be spliced has no line
+//! break and no outer whitespace, so tidying treats it as its token), and
+//! in the HTML as the CSS inliner serializes a text node or a
+//! double-quoted attribute value. Both parts are also kept
+//! quoted-printable encoded, so a reader's message encodes only the lines
+//! their values sit on.
 //!
 //! That is exact only while the templates merely *print* the values. A
 //! shape falls back to rendering every reader in full when:
@@ -89,11 +93,11 @@ impl Holes {
     }
 }
 
-/// The HTML part's holes, quoted-printable encoded as far as the values
-/// allow: every run of whole lines between two values is encoded once.
-/// What is left per reader is the lines a value sits on, encoded from
-/// their start, so the result is byte for byte [`qp::encode`] of the
-/// filled HTML (the encoder starts afresh after every line break).
+/// A part's holes (HTML or text), quoted-printable encoded as far as the
+/// values allow: every run of whole lines between two values is encoded
+/// once. What is left per reader is the lines a value sits on, encoded
+/// from their start, so the result is byte for byte [`qp::encode`] of the
+/// filled part (the encoder starts afresh after every line break).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct EncodedHoles(Vec<QpSeg>);
 
@@ -465,7 +469,12 @@ struct Prepared {
     html: Holes,
     /// `html`, quoted-printable encoded once where it can be.
     html_encoded: EncodedHoles,
+    /// The text part, already tidied (see [`finish_text`]): tidying
+    /// treats a value as it treats its token, since a spliceable value
+    /// has no line break and no outer whitespace.
     text: Holes,
+    /// `text`, quoted-printable encoded once where it can be.
+    text_encoded: EncodedHoles,
     /// Per slot, the values already checked against a full render.
     checked: Vec<HashSet<String>>,
     /// Whether any reader of the shape was checked.
@@ -611,10 +620,11 @@ impl<'a> Personalizer<'a> {
             &self.articles,
             finish_subject(&prepared.subject.fill(values), self.draft),
             prepared.html.fill(values),
-            finish_text(&prepared.text.fill(values)),
+            prepared.text.fill(values),
             unsubscribe_url,
         );
         email.html_encoded = Some(prepared.html_encoded.fill(values));
+        email.text_encoded = Some(prepared.text_encoded.fill(values));
         email
     }
 
@@ -637,7 +647,7 @@ impl<'a> Personalizer<'a> {
             let parts = [
                 set.holes(&raw.subject, slots),
                 set.holes(&html, slots),
-                set.holes(&raw.text, slots),
+                set.holes(&finish_text(&raw.text), slots),
             ];
             Some((parts, html))
         };
@@ -667,11 +677,13 @@ impl<'a> Personalizer<'a> {
             return Plan::Full;
         }
         let html = Holes(html.0);
+        let text = Holes(text.0);
         Plan::Splice(Prepared {
             subject: Holes(subject.0),
             html_encoded: EncodedHoles::new(&html),
             html,
-            text: Holes(text.0),
+            text_encoded: EncodedHoles::new(&text),
+            text,
             checked: vec![HashSet::new(); slots],
             checked_once: false,
         })

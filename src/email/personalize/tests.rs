@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::email::tests::{now, reader, sample_site_with};
-use crate::email::{build_message, plan, render, unsubscribe_url, Mode};
+use crate::email::{build_message, into_message, plan, render, unsubscribe_url, Mode};
 
 const EMAIL: &str = "[email]\nfrom = 'news@dispatch.example.com'\nfrom_name = 'The Dispatch'\nreply_to = 'mara@dispatch.example.com'\nunsubscribe_mailto = 'leave+list@dispatch.example.com'\npostal_address = '1 Quay St, Bristol'\n";
 const SECRET: &[u8] = b"test secret";
@@ -135,20 +135,31 @@ fn assert_same(
             // encoding the whole part.
             assert!(*encoded == qp::encode(&fast.html), "{reader:?}");
         }
+        if let Some(encoded) = &fast.text_encoded {
+            assert!(*encoded == qp::encode(&fast.text), "{reader:?}");
+        }
         assert_eq!(fast.articles, slow.articles);
         assert_eq!(fast.unsubscribe_url, slow.unsubscribe_url);
         assert_eq!(fast.article_urls, slow.article_urls);
         let slow = build_message(site, &slow, reader, date)
             .unwrap()
             .formatted();
-        let fast = build_message(site, &fast, reader, date)
+        let borrowed = build_message(site, &fast, reader, date)
             .unwrap()
             .formatted();
+        // What a send builds, moving the spliced parts in.
+        let fast = into_message(site, fast, reader, date).unwrap();
+        // The envelope is given, not derived: it must be what lettre
+        // derives from the headers.
+        let derived = lettre::address::Envelope::try_from(fast.headers()).unwrap();
+        assert_eq!(&derived, fast.envelope(), "{reader:?}");
+        let fast = fast.formatted();
         assert!(
             fast == slow,
             "{reader:?}\n{}",
             String::from_utf8_lossy(&fast)
         );
+        assert!(borrowed == fast, "{reader:?}");
     }
     personalizer.stats()
 }
@@ -183,6 +194,61 @@ fn values_in_text_attributes_subject_and_text_part_splice_exactly() {
         // full on their own; everyone else is spliced on the second pass.
         assert_eq!(stats.spliced, 8, "{stats:?}");
         assert_eq!(stats.full, 12, "{stats:?}");
+    }
+}
+
+/// The text part is tidied once, with tokens in it, and encoded once:
+/// values where tidying and quoted-printable encoding do something (the
+/// end of a padded line, a line of its own between runs of blank lines,
+/// the start of a line after a `.`, a line long enough to need soft
+/// breaks, non-ASCII) give the bytes a per-recipient render and encoding
+/// would, and those readers are spliced, not rendered in full.
+#[test]
+fn a_spliced_text_part_is_what_a_per_recipient_render_gives() {
+    let site = sample_site_with(EMAIL);
+    let article = &site.articles[0];
+    let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+    let long = "word ".repeat(30);
+    let templates = Templates::from_sources(vec![(
+        "article.txt".into(),
+        format!(
+            "\n\n   \nHi {{{{ recipient.name }}}}   \n\n\n\n{{{{ recipient.fields.city }}}}\n\t\n.{{{{ recipient.name }}}}\n\
+             {long}{{{{ recipient.name }}}}{long}= {{{{ recipient.fields.city }}}}\n\
+             {{{{ unsubscribe_url }}}} \n\n\n"
+        ),
+    )])
+    .unwrap();
+    let readers: Vec<Recipient> = [
+        ("a@example.com", "Ann", "Köln"),
+        ("b@example.com", "Bob = Builder", "Cork"),
+        ("c@example.com", "Zoë 東京 🙂", "a\u{a0}b"),
+        ("d@example.com", "Dot.", ".Oslo"),
+        ("e@example.com", &"x".repeat(90), "y"),
+        ("f@example.com", "F", "Bergen"),
+    ]
+    .iter()
+    .map(|(email, name, city)| reader(email, Some(name), &[("city", city)]))
+    .collect();
+    let stats = assert_same(&site, &templates, &draft, &readers);
+    // Every reader is checked against a full render on the first pass
+    // (new values), then spliced on the second.
+    assert_eq!(stats.spliced, readers.len() as u64, "{stats:?}");
+    let mut personalizer = Personalizer::new(&site, &templates, &draft).unwrap();
+    // The first pass checks each reader against a full render; the
+    // second splices them all.
+    for r in readers.iter() {
+        let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
+        personalizer.render(r, &unsubscribe).unwrap();
+    }
+    for r in readers.iter() {
+        let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
+        let email = personalizer.render(r, &unsubscribe).unwrap();
+        let encoded = email
+            .text_encoded
+            .expect("the text part is spliced encoded");
+        let slow = render(&site, &templates, &draft, r, &unsubscribe).unwrap();
+        assert_eq!(email.text, slow.text);
+        assert!(encoded == qp::encode(&slow.text), "{r:?}");
     }
 }
 
