@@ -24,6 +24,7 @@
 # Usage: bash benches/build.sh [--sizes 1000,10000,100000] [--runs 5]
 #                              [--hugo-runs-big 1] [--hugo-all-max 10000]
 #                              [--work DIR] [--no-hugo]
+#                              [--scenarios limit20,all,tags]
 #
 #   --sizes          article counts (default 1000,10000,100000)
 #   --runs           runs per scenario (default 5)
@@ -38,6 +39,7 @@
 #                    a site is generated once and reused while gen.rs and
 #                    the size stay the same
 #   --no-hugo        pressroom only
+#   --scenarios      which scenarios, in order (default limit20,all,tags)
 #
 # Raw numbers of every run go to WORK/runs.tsv.
 set -euo pipefail
@@ -48,6 +50,7 @@ hugo_runs_big=1
 hugo_all_max=10000
 work=
 use_hugo=1
+scenarios=limit20,all,tags
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes=$2; shift 2 ;;
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
         --hugo-all-max) hugo_all_max=$2; shift 2 ;;
         --work) work=$2; shift 2 ;;
         --no-hugo) use_hugo=0; shift ;;
+        --scenarios) scenarios=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -118,7 +122,8 @@ for n in "${size_list[@]}"; do
     fi
     hugo_runs=$runs
     [ "$n" -ge 50000 ] && hugo_runs=$hugo_runs_big
-    for scenario in limit20 all tags; do
+    IFS=, read -r -a scenario_list <<<"$scenarios"
+    for scenario in "${scenario_list[@]}"; do
         run_hugo=$use_hugo
         [ "$scenario" != limit20 ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
         cp "$site/pressroom/config-$scenario.toml" "$site/pressroom/config.toml"
