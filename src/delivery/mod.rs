@@ -1019,7 +1019,15 @@ mod tests {
             };
             let mut run = Run::new(&mut ledger, options, &SystemClock, None);
             let err = run.deliver(&id, render, || bodies.clone()).unwrap_err();
-            assert!(err.to_string().contains("disk is full"), "{err}");
+            // The cause is the error's source, not part of its message
+            // (13436e3): look along the chain.
+            let mut chain = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                chain = format!("{chain}: {cause}");
+                source = cause.source();
+            }
+            assert!(chain.contains("disk is full"), "{chain}");
             drop(run);
             let sent = bodies.0.load(Ordering::SeqCst);
             let counts = ledger.counts(&id).unwrap();
