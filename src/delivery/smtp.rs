@@ -644,17 +644,23 @@ impl SmtpSender {
             Ok(response) => response,
             Err(e) => {
                 // No reply, or 421: the connection is gone or going, and
-                // with it whatever was sent ahead; the next message starts
-                // afresh. Any other refusal ends this transaction only:
-                // the server reads the envelope behind it.
+                // with it whatever was sent ahead (closed here without
+                // another byte: the server may be in that envelope's DATA);
+                // the next message starts afresh. Any other refusal ends
+                // this transaction only: the server reads the envelope
+                // behind it.
                 let gone = e.status().is_none_or(|c| c.to_string() == "421");
-                if let (false, Some((envelope, rcpts))) = (gone, ahead) {
-                    let Some(conn) = self.conn.as_mut() else {
-                        unreachable!("the connection is kept after a reply")
-                    };
-                    let mail = conn.read_response();
-                    let replies = self.envelope_replies(mail, rcpts);
-                    self.ahead = Some(SentAhead { envelope, replies });
+                match (gone, ahead) {
+                    (true, Some(_)) => self.close_mid_data(),
+                    (false, Some((envelope, rcpts))) => {
+                        let Some(conn) = self.conn.as_mut() else {
+                            unreachable!("the connection is kept after a reply")
+                        };
+                        let mail = conn.read_response();
+                        let replies = self.envelope_replies(mail, rcpts);
+                        self.ahead = Some(SentAhead { envelope, replies });
+                    }
+                    (_, None) => {}
                 }
                 return Err((Phase::EndOfData, e));
             }
