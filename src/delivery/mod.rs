@@ -15,7 +15,11 @@
 //! after that commit, so a crash (or `kill -9`) can repeat only messages
 //! the server accepted in the last moments, at most one per connection
 //! (`concurrency`), never lose one. The next message's envelope (MAIL,
-//! RCPT, DATA) goes out while the commit runs. Everything else —
+//! RCPT, DATA) goes out while the commit runs: with PIPELINING in the
+//! same write as the previous body (so one round trip per message), else
+//! right after its reply. No server delivers an envelope without its
+//! body; when the commit fails or the run stops, that body is never sent
+//! and the connection is closed before it. Everything else —
 //! 4xx, timeouts, dropped connections — is retried by later runs with
 //! exponential backoff until `max_attempts`.
 //!
@@ -27,7 +31,8 @@
 //! connection sits behind a mutex, so SQLite sees a single writer. The
 //! next message is rendered while the workers send and handed over while
 //! the previous result is still being recorded: each worker holds at most
-//! two messages, one waiting for its record, one on the wire up to DATA.
+//! three messages, one waiting for its record, one whose body is on the
+//! wire, and one whose envelope went behind that body.
 
 pub mod config;
 pub mod dkim;
@@ -77,10 +82,39 @@ pub trait Transport: Send {
         self.send_when(message, ready)
     }
 
+    /// [`Transport::send_formatted_when`] that may also start the next
+    /// message early. Right before this body goes out (after `ready`), a
+    /// transport that can pipeline calls `next`; when it gives the next
+    /// message's envelope, the transport sends that envelope behind this
+    /// body, so its replies come back with this body's, and keeps them for
+    /// the next call, which must be for that message (a call for another
+    /// message abandons the envelope). That next body still waits for its
+    /// own `ready`. Transports that cannot pipeline need not override it
+    /// (and never call `next`).
+    fn send_pipelined(
+        &mut self,
+        message: &Message,
+        formatted: Vec<u8>,
+        ready: &mut dyn FnMut() -> bool,
+        next: &mut dyn FnMut() -> Option<Ahead>,
+    ) -> Outcome {
+        let _ = next;
+        self.send_formatted_when(message, formatted, ready)
+    }
+
     /// Sends `message` now.
     fn send(&mut self, message: &Message) -> Outcome {
         self.send_when(message, &mut || true)
     }
+}
+
+/// What a transport needs to send a message's envelope ahead of its
+/// turn (see [`Transport::send_pipelined`]).
+#[derive(Debug, Clone)]
+pub struct Ahead {
+    pub envelope: lettre::address::Envelope,
+    /// Whether the body has bytes above 127 (`BODY=8BITMIME`).
+    pub eight_bit: bool,
 }
 
 /// When to retry a deferred delivery, and when to give up.
@@ -437,12 +471,21 @@ impl<'a> Run<'a> {
                 // Signalled when this worker's last result is recorded
                 // (results are recorded in order, so all earlier ones are).
                 let mut recorded: Option<mpsc::Receiver<()>> = None;
+                // The job whose envelope the transport sent ahead (it took
+                // it through `next`): this worker's next job.
+                let mut ahead: Option<Job> = None;
                 scope.spawn(move || loop {
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
+                    let job = match ahead.take() {
+                        Some(job) => job,
+                        None => {
+                            let job = match job_rx.lock() {
+                                Ok(rx) => rx.recv(),
+                                Err(_) => return,
+                            };
+                            let Ok(job) = job else { return };
+                            job
+                        }
                     };
-                    let Ok(job) = job else { return };
                     if fatal_seen.load(Ordering::SeqCst) {
                         let outcome = Outcome::Fatal {
                             reason: "not tried: the run is stopping".to_owned(),
@@ -457,10 +500,26 @@ impl<'a> Run<'a> {
                         Some(rx) => rx.recv().is_ok(),
                         None => true,
                     };
+                    // The next job, if one is already waiting, for its
+                    // envelope to go behind this body. Never waits: a
+                    // worker blocked in `recv` holds the lock, and then
+                    // there is no job to take anyway.
+                    let mut next = || {
+                        if fatal_seen.load(Ordering::SeqCst) {
+                            return None;
+                        }
+                        let job = job_rx.try_lock().ok()?.try_recv().ok()?;
+                        let preview = Ahead {
+                            envelope: job.message.envelope().clone(),
+                            eight_bit: !job.formatted.is_ascii(),
+                        };
+                        ahead = Some(job);
+                        Some(preview)
+                    };
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send_formatted_when(&job.message, job.formatted, &mut ready)
+                        transport.send_pipelined(&job.message, job.formatted, &mut ready, &mut next)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -476,7 +535,17 @@ impl<'a> Run<'a> {
                     }
                     let (done_tx, done_rx) = mpsc::sync_channel(1);
                     recorded = Some(done_rx);
-                    if result_tx.send((job.delivery, outcome, done_tx)).is_err() || retire {
+                    if result_tx.send((job.delivery, outcome, done_tx)).is_err() {
+                        return;
+                    }
+                    if retire {
+                        if let Some(job) = ahead.take() {
+                            let outcome = Outcome::Fatal {
+                                reason: "not tried: the run is stopping".to_owned(),
+                            };
+                            let (done_tx, _) = mpsc::sync_channel(1);
+                            let _ = result_tx.send((job.delivery, outcome, done_tx));
+                        }
                         return;
                     }
                 });
@@ -583,11 +652,12 @@ impl<'a> Run<'a> {
                     // connection's thread, where they would delay the body.
                     let formatted = message.formatted();
                     // The message is ready while the workers are busy; now
-                    // keep at most two messages per worker in flight: one
+                    // keep at most three messages per worker in flight: one
                     // being recorded, one being sent (whose body waits for
                     // that record, so a crash repeats at most one message
-                    // per connection).
-                    while tally.in_flight >= 2 * workers {
+                    // per connection), and one waiting to have its envelope
+                    // sent behind that body.
+                    while tally.in_flight >= 3 * workers {
                         match recorded_rx.recv() {
                             Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
                             Err(_) => break,

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
@@ -414,6 +415,17 @@ pub struct SmtpSender {
     conn: Option<SmtpConnection>,
     /// Whether the server offers PIPELINING (RFC 2920) on `conn`.
     pipelining: bool,
+    /// The next message's envelope, written behind the previous body, and
+    /// what the server said to it (see [`super::Transport::send_pipelined`]).
+    ahead: Option<SentAhead>,
+}
+
+/// An envelope (MAIL, RCPT, DATA) sent ahead of its message's turn.
+struct SentAhead {
+    envelope: Envelope,
+    /// `Ok`: the server said 354 and waits for the body. `Err`: the step
+    /// that failed; a connection that took DATA anyway is already closed.
+    replies: Result<(), StepError>,
 }
 
 impl std::fmt::Debug for SmtpSender {
@@ -425,12 +437,16 @@ impl std::fmt::Debug for SmtpSender {
     }
 }
 
+/// A step's failure: where, and lettre's error.
+type StepError = (Phase, lettre::transport::smtp::Error);
+
 impl SmtpSender {
     pub fn new(settings: Arc<SmtpSettings>) -> SmtpSender {
         SmtpSender {
             settings,
             conn: None,
             pipelining: false,
+            ahead: None,
         }
     }
 
@@ -445,23 +461,40 @@ impl SmtpSender {
         Ok(())
     }
 
+    /// Ends the connection with QUIT (the server is between commands).
     fn drop_connection(&mut self) {
+        self.ahead = None;
         if let Some(mut conn) = self.conn.take() {
             conn.abort();
         }
     }
 
-    /// Runs one transaction. `Err` carries the outcome when a step fails.
-    fn transaction(
-        &mut self,
-        message: &Message,
-        body: &mut Option<Vec<u8>>,
-        ready: &mut dyn FnMut() -> bool,
-    ) -> Result<Option<String>, (Phase, lettre::transport::smtp::Error)> {
-        let Some(conn) = self.conn.as_mut() else {
-            unreachable!("transaction without a connection")
-        };
-        let envelope = message.envelope();
+    /// Ends the connection without writing another byte. For a server
+    /// that said 354 and waits for a body we will not send: RSET or QUIT
+    /// would be read as the message's text, and waiting for their reply
+    /// would wait out the timeout. A connection closed before the
+    /// terminator ends no message (RFC 5321 §3.8: the server discards the
+    /// transaction).
+    fn close_mid_data(&mut self) {
+        self.ahead = None;
+        self.conn = None;
+    }
+
+    /// Ends the connection the way its state allows.
+    fn close(&mut self) {
+        if self.ahead.as_ref().is_some_and(|a| a.replies.is_ok()) {
+            self.close_mid_data();
+        } else {
+            self.drop_connection();
+        }
+    }
+
+    /// The MAIL and RCPT commands for `envelope`.
+    fn envelope_commands(
+        conn: &SmtpConnection,
+        envelope: &Envelope,
+        eight_bit: bool,
+    ) -> (Mail, Vec<Rcpt>) {
         let mut params = Vec::new();
         let non_ascii = envelope
             .from()
@@ -473,66 +506,114 @@ impl SmtpSender {
         if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
             params.push(MailParameter::SmtpUtfEight);
         }
-        if body.as_deref().is_some_and(|b| !b.is_ascii())
-            && conn.server_info().supports_feature(Extension::EightBitMime)
-        {
+        if eight_bit && conn.server_info().supports_feature(Extension::EightBitMime) {
             params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
         let mail = Mail::new(envelope.from().cloned(), params);
-        let rcpts: Vec<Rcpt> = envelope
+        let rcpts = envelope
             .to()
             .iter()
             .map(|to| Rcpt::new(to.clone(), vec![]))
             .collect();
+        (mail, rcpts)
+    }
+
+    /// MAIL, RCPT… and DATA for `envelope` as one pipelined group (RFC
+    /// 2920), each with its CRLF, and how many RCPTs.
+    fn envelope_group(
+        conn: &SmtpConnection,
+        envelope: &Envelope,
+        eight_bit: bool,
+    ) -> (String, usize) {
+        let (mail, rcpts) = Self::envelope_commands(conn, envelope, eight_bit);
+        let mut group = mail.to_string();
+        for rcpt in &rcpts {
+            group.push_str(&rcpt.to_string());
+        }
+        group.push_str(&Data.to_string());
+        (group, rcpts.len())
+    }
+
+    /// Reads the replies to a pipelined MAIL (its reply is `mail`),
+    /// `rcpts` RCPTs and DATA. Every reply is read even after a failure,
+    /// so the connection stays in step for RSET and the next message; a
+    /// server that says 354 after refusing MAIL or RCPT waits for a body
+    /// we will not send, and is closed.
+    fn envelope_replies(
+        &mut self,
+        mail: Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+        rcpts: usize,
+    ) -> Result<(), StepError> {
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("envelope replies without a connection")
+        };
+        let mut first_error = None;
+        let mut note = |phase: Phase, result: Result<_, lettre::transport::smtp::Error>| {
+            match result {
+                Ok(_) => Ok(()),
+                // No reply at all: the connection is gone (after the
+                // first refusal, if any, which says why).
+                Err(e) if e.status().is_none() => Err(first_error.take().unwrap_or((phase, e))),
+                Err(e) => {
+                    first_error.get_or_insert((phase, e));
+                    Ok(())
+                }
+            }
+        };
+        note(Phase::Mail, mail)?;
+        for _ in 0..rcpts {
+            note(Phase::Rcpt, conn.read_response())?;
+        }
+        let data = conn.read_response();
+        let data_ok = data.is_ok();
+        note(Phase::Data, data)?;
+        if let Some(error) = first_error {
+            if data_ok {
+                self.close_mid_data();
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Sends `message`'s envelope and reads the replies.
+    fn envelope(&mut self, message: &Message, eight_bit: bool) -> Result<(), StepError> {
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("transaction without a connection")
+        };
+        let envelope = message.envelope();
         if self.pipelining {
             // RFC 2920: MAIL, RCPT and DATA in one write, then their
-            // replies in order. Every reply is read even after a failure,
-            // so the connection stays in step for RSET and the next message.
-            let mut group = mail.to_string();
-            for rcpt in &rcpts {
-                group.push_str(&rcpt.to_string());
-            }
-            group.push_str(&Data.to_string());
-            let mut first_error = None;
-            let mut note = |phase: Phase, result: Result<_, lettre::transport::smtp::Error>| {
-                match result {
-                    Ok(_) => Ok(()),
-                    // No reply at all: the connection is gone (after the
-                    // first refusal, if any, which says why).
-                    Err(e) if e.status().is_none() => Err(first_error.take().unwrap_or((phase, e))),
-                    Err(e) => {
-                        first_error.get_or_insert((phase, e));
-                        Ok(())
-                    }
-                }
-            };
-            note(Phase::Mail, conn.command(Pipelined(group)))?;
-            for _ in &rcpts {
-                note(Phase::Rcpt, conn.read_response())?;
-            }
-            let data = conn.read_response();
-            let data_ok = data.is_ok();
-            note(Phase::Data, data)?;
-            if let Some(error) = first_error {
-                if data_ok {
-                    // A server that took DATA after a failed MAIL or RCPT
-                    // waits for a body we will not send: drop it.
-                    conn.abort();
-                    self.conn = None;
-                }
-                return Err(error);
-            }
+            // replies in order.
+            let (group, rcpts) = Self::envelope_group(conn, envelope, eight_bit);
+            let mail = conn.command(Pipelined(group));
+            self.envelope_replies(mail, rcpts)
         } else {
+            let (mail, rcpts) = Self::envelope_commands(conn, envelope, eight_bit);
             conn.command(mail).map_err(|e| (Phase::Mail, e))?;
             for rcpt in rcpts {
                 conn.command(rcpt).map_err(|e| (Phase::Rcpt, e))?;
             }
             conn.command(Data).map_err(|e| (Phase::Data, e))?;
+            Ok(())
         }
+    }
+
+    /// After a 354: waits for `ready`, then sends the body, with the
+    /// next message's envelope behind it when `next` gives one, and reads
+    /// the body's reply (then the envelope's, kept in `self.ahead`).
+    /// `Ok(None)`: the run is gone and the body was not sent.
+    fn body(
+        &mut self,
+        message: &Message,
+        body: &mut Option<Vec<u8>>,
+        ready: &mut dyn FnMut() -> bool,
+        next: &mut dyn FnMut() -> Option<super::Ahead>,
+    ) -> Result<Option<String>, StepError> {
         // The server waits for the body; it goes only once the previous
         // message is on record (see `Transport::send_when`).
         if !ready() {
-            self.drop_connection();
+            self.close_mid_data();
             return Ok(None);
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -543,13 +624,76 @@ impl SmtpSender {
         // sets TCP_NODELAY) those five bytes wait for the server's delayed
         // ACK of the body, 40 ms on Linux: 25 messages a second at most.
         let body = body.take().unwrap_or_else(|| message.formatted());
-        let response = match DataBlock::new(body) {
-            Ok(block) => conn.command(block),
-            Err(body) => conn.message(&body),
+        let (response, ahead) = match DataBlock::new(body) {
+            Ok(mut block) => {
+                // PIPELINING across messages: the next envelope rides in
+                // the same write, so its replies come with this body's.
+                // No mail goes without its body, and that body waits for
+                // this message's record like every other.
+                let ahead = if self.pipelining { next() } else { None };
+                let ahead = ahead.map(|a| {
+                    let (group, rcpts) = Self::envelope_group(conn, &a.envelope, a.eight_bit);
+                    block.0.push_str(&group);
+                    (a.envelope, rcpts)
+                });
+                (conn.command(block), ahead)
+            }
+            Err(body) => (conn.message(&body), None),
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                // No reply, or 421: the connection is gone or going, and
+                // with it whatever was sent ahead (closed here without
+                // another byte: the server may be in that envelope's DATA);
+                // the next message starts afresh. Any other refusal ends
+                // this transaction only: the server reads the envelope
+                // behind it.
+                let gone = e.status().is_none_or(|c| c.to_string() == "421");
+                match (gone, ahead) {
+                    (true, Some(_)) => self.close_mid_data(),
+                    (false, Some((envelope, rcpts))) => {
+                        let Some(conn) = self.conn.as_mut() else {
+                            unreachable!("the connection is kept after a reply")
+                        };
+                        let mail = conn.read_response();
+                        let replies = self.envelope_replies(mail, rcpts);
+                        self.ahead = Some(SentAhead { envelope, replies });
+                    }
+                    (_, None) => {}
+                }
+                return Err((Phase::EndOfData, e));
+            }
+        };
+        if let Some((envelope, rcpts)) = ahead {
+            let Some(conn) = self.conn.as_mut() else {
+                unreachable!("the connection is kept after a reply")
+            };
+            let mail = conn.read_response();
+            let replies = self.envelope_replies(mail, rcpts);
+            self.ahead = Some(SentAhead { envelope, replies });
         }
-        .map_err(|e| (Phase::EndOfData, e))?;
         let text: Vec<&str> = response.message().collect();
         Ok(Some(format!("{} {}", response.code(), text.join(" "))))
+    }
+
+    /// Runs one transaction, or finishes the one whose envelope went
+    /// ahead. `Err` carries the step that failed.
+    fn transaction(
+        &mut self,
+        message: &Message,
+        body: &mut Option<Vec<u8>>,
+        ready: &mut dyn FnMut() -> bool,
+        next: &mut dyn FnMut() -> Option<super::Ahead>,
+    ) -> Result<Option<String>, StepError> {
+        match self.ahead.take() {
+            Some(ahead) => ahead.replies?,
+            None => {
+                let eight_bit = body.as_deref().is_some_and(|b| !b.is_ascii());
+                self.envelope(message, eight_bit)?
+            }
+        }
+        self.body(message, body, ready, next)
     }
 }
 
@@ -679,13 +823,34 @@ impl super::Transport for SmtpSender {
         formatted: Vec<u8>,
         ready: &mut dyn FnMut() -> bool,
     ) -> Outcome {
+        self.send_pipelined(message, formatted, ready, &mut || None)
+    }
+
+    fn send_pipelined(
+        &mut self,
+        message: &Message,
+        formatted: Vec<u8>,
+        ready: &mut dyn FnMut() -> bool,
+        next: &mut dyn FnMut() -> Option<super::Ahead>,
+    ) -> Outcome {
+        // An envelope sent ahead for a message the caller then did not
+        // send (the run is stopping): the server may wait for its body.
+        if self
+            .ahead
+            .as_ref()
+            .is_some_and(|a| &a.envelope != message.envelope())
+        {
+            self.close();
+        }
         let mut body = Some(formatted);
         for attempt in 0..2 {
-            let reused = self.conn.is_some();
-            if let Err(outcome) = self.connect() {
-                return outcome;
+            let reused = self.conn.is_some() || self.ahead.is_some();
+            if self.ahead.is_none() {
+                if let Err(outcome) = self.connect() {
+                    return outcome;
+                }
             }
-            match self.transaction(message, &mut body, ready) {
+            match self.transaction(message, &mut body, ready, next) {
                 Ok(Some(reply)) => return Outcome::Accepted { reply },
                 Ok(None) => {
                     return Outcome::Deferred {
@@ -695,21 +860,29 @@ impl super::Transport for SmtpSender {
                 Err((phase, err)) => {
                     let lost = err.status().is_none() && !err.is_client();
                     // A reused connection the server closed while idle
-                    // (or with 421) fails at MAIL: reconnect once.
+                    // (or with 421) fails at MAIL: reconnect once. So does
+                    // an envelope sent ahead on a connection the server
+                    // closed after the previous message.
                     let stale = phase == Phase::Mail
                         && (lost || err.status().is_some_and(|c| c.to_string() == "421"));
                     if reused && stale && attempt == 0 {
-                        self.drop_connection();
+                        self.close();
                         continue;
                     }
                     let outcome = classify_error(phase, &err);
                     let reusable = !lost
                         && !matches!(outcome, Outcome::Fatal { .. })
                         && err.status().is_none_or(|c| c.to_string() != "421");
-                    let reset_ok =
-                        reusable && self.conn.as_mut().is_some_and(|c| c.command(Rset).is_ok());
-                    if !reset_ok {
-                        self.drop_connection();
+                    if !reusable {
+                        self.close();
+                    } else if self.ahead.is_none() {
+                        // After a refused body with the next envelope
+                        // behind it, the server is already in that next
+                        // transaction: no RSET then.
+                        let reset_ok = self.conn.as_mut().is_some_and(|c| c.command(Rset).is_ok());
+                        if !reset_ok {
+                            self.drop_connection();
+                        }
                     }
                     return outcome;
                 }
@@ -723,7 +896,10 @@ impl super::Transport for SmtpSender {
 
 impl Drop for SmtpSender {
     fn drop(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
+        if self.ahead.as_ref().is_some_and(|a| a.replies.is_ok()) {
+            // The server waits for a body: close without QUIT.
+            self.close_mid_data();
+        } else if let Some(mut conn) = self.conn.take() {
             let _ = conn.quit();
         }
     }

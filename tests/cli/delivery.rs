@@ -554,3 +554,220 @@ fn dkimpy_verifies(message: &str, p: &str) -> (bool, String) {
     }
     (out.status.success(), said)
 }
+
+// ---------- PIPELINING across messages ----------
+//
+// With `--pipelining` the fault server advertises PIPELINING, and the
+// client writes the next message's MAIL, RCPT and DATA behind each body.
+// Its `--pipeline-log` says, for every end of DATA, whether the client's
+// next command had already arrived before the reply (`ahead`) or not.
+
+/// The fault server's pipeline log: (ahead, waited).
+fn pipeline_log(path: &Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let ahead = text.lines().filter(|l| *l == "ahead").count();
+    (ahead, text.lines().count() - ahead)
+}
+
+#[test]
+fn refusals_of_a_pipelined_next_envelope_land_on_that_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pipeline.log");
+    let recipients = addresses("pipe-refuse.example.com", 12);
+    // 5's RCPT is refused and 8's deferred while 4's and 7's bodies are
+    // answered; 2's body is refused with 3's envelope behind it.
+    let (spam, unknown, busy) = (&recipients[2], &recipients[5], &recipients[8]);
+    let server = FaultServer::start(&[
+        "--pipelining",
+        "--pipeline-log",
+        log.to_str().unwrap(),
+        "--policy",
+        spam.as_str(),
+        "--reject",
+        unknown.as_str(),
+        "--defer",
+        busy.as_str(),
+    ]);
+    let mut ledger = Ledger::open(&dir.path().join("state.db")).unwrap();
+    let issue = create_issue(&mut ledger, "pipe-refuse", &recipients);
+    let smtp = settings(&server.url(), None, None);
+
+    let s = deliver(&mut ledger, &issue, &smtp, options(1), &SystemClock);
+    assert_eq!((s.sent, s.deferred, s.failed), (9, 1, 2), "{s:?}");
+    for (i, r) in recipients.iter().enumerate() {
+        let (state_now, reply) = state(&ledger, &issue, r);
+        let want = match i {
+            2 | 5 => DeliveryState::Failed,
+            8 => DeliveryState::Deferred,
+            _ => DeliveryState::Sent,
+        };
+        assert_eq!(state_now, want, "{r}: {reply}");
+        match i {
+            2 => assert!(reply.starts_with("554 5.7.1"), "{r}: {reply}"),
+            5 => assert!(reply.starts_with("550 5.1.1"), "{r}: {reply}"),
+            8 => assert!(reply.starts_with("451 4.3.0"), "{r}: {reply}"),
+            _ => assert!(reply.starts_with("250"), "{r}: {reply}"),
+        }
+    }
+    assert_eq!(
+        ledger.suppression(unknown).unwrap(),
+        Some(SuppressionReason::HardBounce)
+    );
+    assert_eq!(ledger.suppression(spam).unwrap(), None);
+    let counts = server.counts();
+    assert_eq!(counts.len(), 9, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    for r in [spam, unknown, busy] {
+        assert_eq!(counts.get(&r.normalized()), None, "{r}");
+    }
+    // Every address was offered once: nothing was retried on the side.
+    let offered = server.rcpt_attempts();
+    assert_eq!(offered.len(), 12);
+    assert!(offered.values().all(|&n| n == 1), "{offered:?}");
+    let (ahead, _) = pipeline_log(&log);
+    assert!(
+        ahead >= 5,
+        "envelopes went behind bodies only {ahead} times"
+    );
+}
+
+#[test]
+fn a_failed_commit_never_sends_the_body_whose_envelope_went_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pipeline.log");
+    let recipients = addresses("pipe-commit.example.com", 20);
+    let server = FaultServer::start(&["--pipelining", "--pipeline-log", log.to_str().unwrap()]);
+    let path = dir.path().join("state.db");
+    let mut ledger = Ledger::open(&path).unwrap();
+    let issue = create_issue(&mut ledger, "pipe-commit", &recipients);
+    // The ledger refuses to record 5's result (as a full disk would).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
+             WHEN NEW.recipient = '{}'
+             BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            recipients[5].normalized()
+        ))
+        .unwrap();
+    let smtp = settings(&server.url(), None, None);
+    let clock = SystemClock;
+    let started = Instant::now();
+    let mut run = Run::new(&mut ledger, options(1), &clock, None);
+    let err = run
+        .deliver(&issue, render(&issue), || {
+            SmtpSender::new(Arc::clone(&smtp))
+        })
+        .unwrap_err();
+    let took = started.elapsed();
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain = format!("{chain}: {cause}");
+        source = cause.source();
+    }
+    assert!(chain.contains("disk is full"), "{chain}");
+    drop(run);
+
+    // 0–4 on record, 5 accepted but not (the one-message window), and 6,
+    // whose envelope went behind 5's body, never got its body.
+    let counts = server.counts();
+    let got: Vec<usize> = (0..20)
+        .filter(|&i| counts.contains_key(&recipients[i].normalized()))
+        .collect();
+    assert_eq!(got, [0, 1, 2, 3, 4, 5], "{counts:?}");
+    assert_eq!(ledger.counts(&issue).unwrap().sent, 5);
+    let offered = server.rcpt_attempts();
+    assert_eq!(
+        offered.get(&recipients[6].normalized()),
+        Some(&1),
+        "6's envelope was not sent ahead: {offered:?}"
+    );
+    // The connection was closed in DATA without waiting for an answer to
+    // a QUIT the server would read as text (the timeout is 10 s).
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let (ahead, _) = pipeline_log(&log);
+    assert!(
+        ahead >= 5,
+        "envelopes went behind bodies only {ahead} times"
+    );
+}
+
+#[test]
+fn a_connection_dropped_after_a_pipelined_body_defers_only_that_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pipeline.log");
+    // The server reads the 26th body's end (with the 27th envelope behind
+    // it) and closes the connection without answering.
+    let server = FaultServer::start(&[
+        "--pipelining",
+        "--pipeline-log",
+        log.to_str().unwrap(),
+        "--drop-after",
+        "25",
+    ]);
+    let recipients = addresses("pipe-drop.example.com", 40);
+    let mut ledger = Ledger::open(&dir.path().join("state.db")).unwrap();
+    let issue = create_issue(&mut ledger, "pipe-drop", &recipients);
+    let smtp = settings(&server.url(), None, None);
+
+    let first = deliver(&mut ledger, &issue, &smtp, options(1), &SystemClock);
+    assert_eq!(
+        (first.sent, first.deferred, first.failed),
+        (39, 1, 0),
+        "{first:?}"
+    );
+    let (s, reply) = state(&ledger, &issue, &recipients[25]);
+    assert_eq!(s, DeliveryState::Deferred);
+    assert!(
+        reply.contains("connection lost during end of data"),
+        "{reply}"
+    );
+    // The message behind it went on a new connection.
+    assert_eq!(
+        state(&ledger, &issue, &recipients[26]).0,
+        DeliveryState::Sent
+    );
+
+    let second = deliver(&mut ledger, &issue, &smtp, options(1), &later(10));
+    assert_eq!((second.sent, second.deferred), (1, 0));
+    assert!(second.finished);
+    let counts = server.counts();
+    assert_eq!(counts.len(), 40, "nobody lost");
+    assert!(counts.values().all(|&n| n == 1), "nobody twice: {counts:?}");
+    let (ahead, _) = pipeline_log(&log);
+    assert!(
+        ahead >= 20,
+        "envelopes went behind bodies only {ahead} times"
+    );
+}
+
+#[test]
+fn a_server_without_pipelining_gets_one_command_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("pipeline.log");
+    let recipients = addresses("no-pipe.example.com", 10);
+    let server = FaultServer::start(&[
+        "--pipeline-log",
+        log.to_str().unwrap(),
+        "--reject",
+        recipients[4].as_str(),
+    ]);
+    let mut ledger = Ledger::open(&dir.path().join("state.db")).unwrap();
+    let issue = create_issue(&mut ledger, "no-pipe", &recipients);
+    let smtp = settings(&server.url(), None, None);
+
+    let s = deliver(&mut ledger, &issue, &smtp, options(1), &SystemClock);
+    assert_eq!((s.sent, s.deferred, s.failed), (9, 0, 1), "{s:?}");
+    assert!(state(&ledger, &issue, &recipients[4])
+        .1
+        .starts_with("550 5.1.1"));
+    let counts = server.counts();
+    assert_eq!(counts.len(), 9);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    assert_eq!(
+        pipeline_log(&log),
+        (0, 9),
+        "nothing may be sent before a reply"
+    );
+}

@@ -14,6 +14,13 @@ It fails on cue, which a real MTA will not do:
                          {"mail_from", "rcpt_tos", "data"}
   --rcpt-log FILE        append every RCPT TO address, one a line, whatever
                          the answer (to prove an address was never retried)
+  --pipelining           advertise PIPELINING (RFC 2920) in the EHLO reply;
+                         without it the server offers no PIPELINING, as
+                         aiosmtpd does by default
+  --pipeline-log FILE    after each end of DATA, wait 20 ms and append one
+                         line: `ahead` if the client's next command had
+                         already arrived (sent behind the body, before the
+                         reply), else `waited`
 It listens on 127.0.0.1 on a free port and prints `PORT <n>` on stdout once
 ready. Addresses compare case-insensitively. Runs until killed.
 
@@ -44,6 +51,14 @@ class Handler:
         self.accepted = 0
         self.record = args.record
         self.rcpt_log = args.rcpt_log
+        self.pipelining = args.pipelining
+        self.pipeline_log = args.pipeline_log
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         a = address.lower()
@@ -58,6 +73,12 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.pipeline_log:
+            await asyncio.sleep(0.02)
+            # What the client wrote after the terminator, before our reply.
+            waiting = len(server._reader._buffer) > 0
+            with open(self.pipeline_log, "a", encoding="utf-8") as f:
+                f.write(("ahead" if waiting else "waited") + "\n")
         if (
             self.drop_after is not None
             and not self.dropped
@@ -91,6 +112,8 @@ async def main():
     parser.add_argument("--drop-after", type=int)
     parser.add_argument("--record")
     parser.add_argument("--rcpt-log")
+    parser.add_argument("--pipelining", action="store_true")
+    parser.add_argument("--pipeline-log")
     args = parser.parse_args()
     handler = Handler(args)
     loop = asyncio.get_running_loop()
