@@ -7,7 +7,9 @@
 //! Standalone on purpose (std only, compiled by `rustc` from the harness,
 //! like `gen.rs`): it adds no dependency and no target to the crate.
 //!
-//! Usage: sink [PORT]   (0 or nothing: a free port)
+//! Usage: sink [PORT [DELAY_US]]   (port 0 or nothing: a free port; DELAY_US:
+//! microseconds to wait before each batch of replies, a stand-in for the
+//! round trip to a real server)
 //!
 //! Listens on 127.0.0.1 only, one thread per connection, prints
 //! `PORT <n>` once ready and runs until killed. It speaks enough ESMTP for
@@ -26,13 +28,21 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+    // Optional: microseconds to wait before each batch of replies, to
+    // stand in for a network round trip (loopback has almost none).
+    let delay = std::time::Duration::from_micros(
+        std::env::args()
+            .nth(2)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0),
+    );
     let port = listener.local_addr().expect("local address").port();
     println!("PORT {port}");
     let _ = std::io::stdout().flush();
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         std::thread::spawn(move || {
-            let _ = serve(stream);
+            let _ = serve(stream, delay);
         });
     }
 }
@@ -54,7 +64,7 @@ fn data_end(buf: &[u8], at_line_start: bool) -> Option<usize> {
     None
 }
 
-fn serve(mut stream: TcpStream) -> std::io::Result<()> {
+fn serve(mut stream: TcpStream, delay: std::time::Duration) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     stream.write_all(b"220 sink.localhost ESMTP discard\r\n")?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -121,6 +131,9 @@ fn serve(mut stream: TcpStream) -> std::io::Result<()> {
             }
         }
         if !replies.is_empty() {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
             stream.write_all(&replies)?;
             replies.clear();
         }
