@@ -1089,14 +1089,9 @@ mod tests {
             };
             let mut run = Run::new(&mut ledger, options, &SystemClock, None);
             let err = run.deliver(&id, render, || bodies.clone()).unwrap_err();
-            // The cause is the error's source, not part of its message
-            // (13436e3): look along the chain.
-            let mut chain = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                chain = format!("{chain}: {cause}");
-                source = cause.source();
-            }
+            // The cause is the error's source, not part of its message:
+            // `{:#}` shows the whole chain.
+            let chain = format!("{:#}", anyhow::Error::from(err));
             assert!(chain.contains("disk is full"), "{chain}");
             drop(run);
             let sent = bodies.0.load(Ordering::SeqCst);

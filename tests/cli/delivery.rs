@@ -660,12 +660,7 @@ fn a_failed_commit_never_sends_the_body_whose_envelope_went_ahead() {
         })
         .unwrap_err();
     let took = started.elapsed();
-    let mut chain = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        chain = format!("{chain}: {cause}");
-        source = cause.source();
-    }
+    let chain = format!("{:#}", anyhow::Error::from(err));
     assert!(chain.contains("disk is full"), "{chain}");
     drop(run);
 
