@@ -230,7 +230,7 @@ pub enum RenderError {
 pub enum DeliveryError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("rendering the message for {recipient}: {source}")]
+    #[error("rendering the message for {recipient}")]
     Render {
         recipient: String,
         #[source]
@@ -983,6 +983,27 @@ mod tests {
         assert!(last.finished);
         assert_eq!(exit_code([&last]), 0);
         assert_eq!(*ok.got.lock().unwrap(), ["r0001@example.com"]);
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_rendered_stops_the_run_naming_its_cause_once() {
+        let (mut ledger, id) = setup(3);
+        let script = Script::default();
+        let broken = |_: &Delivery| -> Result<Message, RenderError> {
+            Err(RenderError::Failed(Box::new(std::io::Error::other(
+                "template exploded",
+            ))))
+        };
+        let mut run = Run::new(&mut ledger, options(), &SystemClock, None);
+        let err = run.deliver(&id, broken, || script.clone()).unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            shown.starts_with("rendering the message for r000"),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("template exploded").count(), 1, "{shown}");
+        drop(run);
+        assert!(script.got.lock().unwrap().is_empty(), "nothing is sent");
     }
 
     /// Before each body, counts the deliveries committed as sent, reading
