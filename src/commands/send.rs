@@ -34,7 +34,6 @@ struct Sender {
     secret: Vec<u8>,
     settings: std::sync::Arc<SmtpSettings>,
     dkim: Option<DkimSigner>,
-    verbose: bool,
 }
 
 pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
@@ -101,7 +100,6 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
         secret,
         settings,
         dkim,
-        verbose: global.verbose > 0,
     };
     let mut limit = args.limit;
     let mut summaries: Vec<IssueSummary> = Vec::new();
@@ -203,14 +201,13 @@ impl Sender {
         let bar = progress_bar(due);
         let clock = SystemClock;
         let mut run = Run::new(ledger, options, &clock, self.dkim.as_ref());
-        let verbose = self.verbose;
         let observer_bar = bar.clone();
+        // Sent and deferred messages are reported (with `-v`) as they are
+        // recorded, with the server's reply; refusals are warnings.
         run.observe(move |delivery, outcome| {
             observer_bar.inc(1);
             match outcome {
-                Outcome::Accepted { .. } if verbose => debug!("{}: sent", delivery.address),
-                Outcome::Accepted { .. } => {}
-                Outcome::Deferred { reply } => debug!("{}: deferred: {reply}", delivery.address),
+                Outcome::Accepted { .. } | Outcome::Deferred { .. } => {}
                 Outcome::Rejected { reply, suppress } => warn!(
                     "{}: rejected{}: {reply}",
                     delivery.address,

@@ -791,7 +791,9 @@ fn write_group(
     Ok(counted)
 }
 
-/// Writes one result to the ledger.
+/// Writes one result to the ledger; with `-v`, says what was recorded
+/// for a sent or deferred message (a refusal is a warning the command
+/// prints as it happens).
 fn write(
     ledger: &mut Ledger,
     issue: &IssueId,
@@ -804,7 +806,7 @@ fn write(
     Ok(match outcome {
         Outcome::Accepted { reply } => {
             ledger.mark_sent(issue, recipient, reply, now)?;
-            tracing::debug!(issue = %issue, recipient, "sent: {reply}");
+            tracing::debug!("{}: sent: {reply}", delivery.address);
             Counted::Sent
         }
         Outcome::Deferred { reply } => {
@@ -812,21 +814,20 @@ fn write(
             if attempts >= retry.max_attempts {
                 let reply = format!("gave up after {attempts} attempts; last: {reply}");
                 ledger.mark_failed(issue, recipient, &reply, None, now)?;
-                tracing::debug!(issue = %issue, recipient, "failed: {reply}");
+                tracing::debug!("{}: failed: {reply}", delivery.address);
                 Counted::Failed
             } else {
                 let wait = retry.backoff(attempts);
                 let next =
                     now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(6));
                 ledger.mark_deferred(issue, recipient, reply, next, now)?;
-                tracing::debug!(issue = %issue, recipient, "deferred until {next}: {reply}");
+                tracing::debug!("{}: deferred until {next}: {reply}", delivery.address);
                 Counted::Deferred
             }
         }
         Outcome::Rejected { reply, suppress } => {
             let reason = suppress.then_some(SuppressionReason::HardBounce);
             ledger.mark_failed(issue, recipient, reply, reason, now)?;
-            tracing::debug!(issue = %issue, recipient, suppressed = suppress, "failed: {reply}");
             Counted::Failed
         }
         // The recipient is untouched: it is as due as before.

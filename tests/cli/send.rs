@@ -872,6 +872,19 @@ fn secrets_never_leak_and_the_ledger_is_private() {
         site.run(&["-v", "send", "--include-existing"]),
     ];
     runs[3].assert_code(0);
+    // `-v` says once per reader what became of their message.
+    for i in 0..3 {
+        let lines: Vec<&str> = runs[3]
+            .stderr
+            .lines()
+            .filter(|l| l.contains(&site.addr(i)))
+            .collect();
+        assert!(
+            lines.len() == 1 && lines[0].contains(": sent: 250"),
+            "{lines:?}\n{}",
+            runs[3]
+        );
+    }
     let counts = settle_maildir(&site.domain, 3, Duration::from_secs(30));
     assert_eq!(counts.len(), 3);
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
