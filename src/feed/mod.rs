@@ -572,10 +572,9 @@ impl Frame {
 /// The full content of an article as feeds carry it: its body as HTML,
 /// and its call to action when configured.
 fn content_html(site: &Site, article: &Article) -> Result<String, LoadError> {
-    let markdown = article.markdown().map_err(|problem| LoadError {
+    let mut html = article.body_html().map_err(|problem| LoadError {
         problems: vec![problem],
     })?;
-    let mut html = crate::content::html::render_markdown(&markdown, &article.url);
     if site.config.feeds.append_cta {
         if let Some(cta) = article.cta_html() {
             // Fixed markup around HTML that was escaped by the
