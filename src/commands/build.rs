@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
-use crate::cache::{BuildCache, Inputs, Stamp};
+use crate::cache::{BuildCache, Check, Manifest, Stamp};
 use crate::cli::Global;
 use crate::content::{Bodies, LoadError, Site};
 use crate::feed::{Feed, StreamError};
@@ -23,13 +23,38 @@ pub fn run(global: &Global) -> Result<()> {
     let now = super::now(global);
     let root = &global.root;
     let started = SystemTime::now();
-    let config = super::load_config(root)?;
-    // With no cache (a first build) there is nothing to compare with: the
-    // fingerprint is then taken while loading.
-    if let Some(cache) = BuildCache::load(root) {
-        let fresh =
-            Inputs::scan(root, &config).is_some_and(|inputs| cache.is_fresh(root, &inputs, now));
-        if fresh {
+    // The last build's articles are checked on the other cores while this
+    // thread reads the settings, then on this one too.
+    let cache = BuildCache::load(root);
+    let check = cache
+        .as_ref()
+        .map(|cache| Check::new(root, &cache.articles));
+    let (config, settings, fresh) = std::thread::scope(|scope| {
+        if let Some(check) = &check {
+            for _ in 0..check.helpers() {
+                scope.spawn(|| check.run());
+            }
+        }
+        let config = super::load_config(root);
+        let settings = crate::cache::settings_digest(root);
+        let rest_fresh = match (&cache, &config, &settings) {
+            (Some(cache), Ok(_), Some(settings)) => {
+                cache.covers(settings, now) && cache.outputs_untouched(root)
+            }
+            _ => false,
+        };
+        if let Some(check) = &check {
+            if rest_fresh {
+                check.run();
+            } else {
+                check.stop();
+            }
+        }
+        (config, settings, rest_fresh)
+    });
+    let config = config?;
+    if let (Some(cache), Some(check)) = (&cache, &check) {
+        if fresh && check.passed() {
             info!(
                 "nothing changed since the last build: {} feed files in {} are up to date",
                 cache.outputs.len(),
@@ -42,9 +67,6 @@ pub fn run(global: &Global) -> Result<()> {
     let found = crate::content::find_articles(root, &root.join(&config.site.content_dir));
     // Front matter only: bodies are read when their article is rendered.
     let (site, stamps) = Site::load_found(root, config, &found, Bodies::Deferred)?;
-    // Each stamp was taken before its file was read, so a file changed
-    // during the build is seen as changed by the next one.
-    let inputs = Inputs::from_stamps(root, &found, &stamps, started);
     let out_dir = root.join(&site.config.site.output_dir);
     // Feeds are streamed a batch of items at a time into temporary files,
     // in passes over a few dozen feeds each; the files are moved into place
@@ -97,8 +119,16 @@ pub fn run(global: &Global) -> Result<()> {
         removed,
         out_dir.display()
     );
-    if let Some(inputs) = inputs.filter(|i| i.settled) {
-        save_cache(root, &inputs, &site, now, &paths);
+    if let Some(settings) = settings {
+        // Each stamp was taken before its file was read, so a file changed
+        // during the build is seen as changed by the next one.
+        match Manifest::record(root, &found, &stamps, started) {
+            Some(articles) => save_cache(root, &settings, articles, &site, now, &paths),
+            None => debug!(
+                "not caching this build: an article or folder changed less than {} s before or during it",
+                crate::cache::SETTLE.as_secs()
+            ),
+        }
     }
     // The process ends here: freeing every article one by one, on this
     // one thread, would only delay that.
@@ -159,7 +189,8 @@ fn write_feeds(site: &Site, feeds: &[Feed], out_dir: &Path) -> Result<Vec<Staged
 /// only costs the next build its shortcut, so that is a warning.
 fn save_cache(
     root: &Path,
-    inputs: &Inputs,
+    settings: &str,
+    articles: Manifest,
     site: &Site,
     now: chrono::DateTime<chrono::FixedOffset>,
     paths: &[PathBuf],
@@ -175,7 +206,7 @@ fn save_cache(
         debug!("not caching this build: an output file cannot be read back");
         return;
     };
-    if let Err(e) = BuildCache::new(inputs, site, now, outputs).save(root) {
+    if let Err(e) = BuildCache::new(settings, articles, site, now, outputs).save(root) {
         warn!(
             "cannot save the build cache {}: {e:#}",
             root.join(crate::cache::CACHE_FILE).display()

@@ -363,6 +363,9 @@ fn read_article(path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<Option<Opt
 pub struct Found {
     pub files: Vec<PathBuf>,
     pub problems: Vec<Problem>,
+    /// Every folder listed, the content folder first: a file added to any
+    /// of them changes that folder (see [`crate::cache::Manifest`]).
+    pub folders: Vec<PathBuf>,
 }
 
 /// Every article file under `dir`, sorted, and the problems met walking it.
@@ -370,6 +373,7 @@ pub fn find_articles(root: &Path, dir: &Path) -> Found {
     if !dir.is_dir() {
         return Found {
             files: Vec::new(),
+            folders: Vec::new(),
             problems: vec![Problem {
                 path: display_path(root, dir),
                 line: None,
@@ -405,6 +409,7 @@ fn walk(root: &Path, dir: &Path, ancestors: &[PathBuf], found: &mut Found) {
             return;
         }
     };
+    found.folders.push(dir.to_path_buf());
     let mut entries = Vec::new();
     for entry in listing {
         match entry {
@@ -493,6 +498,7 @@ fn walk(root: &Path, dir: &Path, ancestors: &[PathBuf], found: &mut Found) {
                 if let Some(mut inside) = folders.next() {
                     found.files.append(&mut inside.files);
                     found.problems.append(&mut inside.problems);
+                    found.folders.append(&mut inside.folders);
                 }
             }
         }

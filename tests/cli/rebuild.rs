@@ -30,6 +30,49 @@ fn a_second_build_changes_no_byte_and_rewrites_no_file() {
     );
 }
 
+#[test]
+fn a_build_with_nothing_changed_stops_early_and_a_change_is_seen() {
+    let site = TestSite::sample();
+    // The build cache relies only on files and folders older than two
+    // seconds (status change times cannot be set back, so: wait).
+    std::thread::sleep(Duration::from_millis(2100));
+    site.build();
+    let first = site.snapshot_public();
+    let noop = site.build();
+    assert!(
+        noop.stderr.contains("nothing changed since the last build"),
+        "{}",
+        noop.stderr
+    );
+    let differences = snapshot_differences(&first, &site.snapshot_public());
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // An article edited in place, with its size and modification time
+    // put back as they were: still seen.
+    let path = site.path("content/why-rust.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let changed = text.replacen("Why We Built", "How We Built", 1);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&path, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let rebuild = site.build();
+    assert!(
+        !rebuild.stderr.contains("nothing changed"),
+        "{}",
+        rebuild.stderr
+    );
+    assert!(
+        site.read("public/rss.xml").contains("How We Built"),
+        "the feed shows the change"
+    );
+}
+
 /// `url -> id` of one article, as each feed format states them.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {
