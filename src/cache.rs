@@ -214,16 +214,101 @@ fn hex(bytes: &[u8]) -> String {
 /// them, each with its stamp: what a later build checks, one stat each,
 /// to know that the articles are the same without listing or reading
 /// anything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Manifest {
     /// Every folder listed, relative to the site root (or absolute, outside
     /// it), content folder first.
     folders: Vec<(PathBuf, Stamp)>,
+    /// How many article lines there are.
+    count: usize,
     /// One line per article file: the index of its folder in `folders`,
-    /// its stamp, and its name in that folder. Kept as text: a cache is
-    /// read to be checked once, and the lines are checked in parallel.
-    articles: String,
+    /// its stamp, and its name in that folder.
+    lines: Lines,
 }
+
+/// Where the article lines of a [`Manifest`] are.
+#[derive(Debug)]
+enum Lines {
+    /// In memory, as a build records them.
+    Text(String),
+    /// In the cache file, `len` bytes from byte `start`: the threads that
+    /// check them read a chunk each at a time, so a cache is never held
+    /// whole (one of 100,000 articles has about 7 MB of lines).
+    #[cfg(unix)]
+    File {
+        file: std::fs::File,
+        start: u64,
+        len: usize,
+    },
+}
+
+impl Default for Lines {
+    fn default() -> Lines {
+        Lines::Text(String::new())
+    }
+}
+
+impl Lines {
+    fn len(&self) -> usize {
+        match self {
+            Lines::Text(text) => text.len(),
+            #[cfg(unix)]
+            Lines::File { len, .. } => *len,
+        }
+    }
+
+    /// The lines that start in bytes `from..to`, read into `buffer` when
+    /// they are in the file. None when they cannot be read, or a line is
+    /// longer than any [`Manifest::record`] writes.
+    fn starting_in<'s>(
+        &'s self,
+        from: usize,
+        to: usize,
+        buffer: &'s mut Vec<u8>,
+    ) -> Option<&'s str> {
+        match self {
+            Lines::Text(text) => Some(&text[line_start(text, from)..line_start(text, to)]),
+            #[cfg(unix)]
+            Lines::File { file, start, len } => {
+                use std::os::unix::fs::FileExt;
+                // From the byte before (does a line start at `from`?) to a
+                // whole line past `to`.
+                let first = from.saturating_sub(1);
+                let last = (to + MAX_LINE).min(*len);
+                buffer.resize(last - first, 0);
+                file.read_exact_at(buffer, start + first as u64).ok()?;
+                let begin = match from {
+                    0 => 0,
+                    _ => memchr::memchr(b'\n', buffer)? + 1,
+                };
+                let end = if to >= *len {
+                    buffer.len()
+                } else {
+                    let at = to - 1 - first;
+                    at + memchr::memchr(b'\n', &buffer[at..])? + 1
+                };
+                std::str::from_utf8(&buffer[begin..end.max(begin)]).ok()
+            }
+        }
+    }
+
+    /// All of them, as text.
+    fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Lines::Text(text) => Some(std::borrow::Cow::Borrowed(text)),
+            #[cfg(unix)]
+            Lines::File { .. } => {
+                let mut buffer = Vec::new();
+                let text = self.starting_in(0, self.len(), &mut buffer)?;
+                Some(std::borrow::Cow::Owned(text.to_owned()))
+            }
+        }
+    }
+}
+
+/// Longer than any article line: a name is at most 255 bytes, and the five
+/// numbers before it at most 39 digits each.
+const MAX_LINE: usize = 1024;
 
 impl Manifest {
     /// The manifest of the article files `found` by a build that started
@@ -251,7 +336,7 @@ impl Manifest {
             folders.push((relative.to_path_buf(), stamp));
             index.insert(folder.as_os_str(), i);
         }
-        let mut articles = String::with_capacity(found.files.len() * 64);
+        let mut lines = String::with_capacity(found.files.len() * 64);
         // The files of one folder mostly come one after another.
         let mut last = None;
         for (path, stamp) in found.files.iter().zip(stamps) {
@@ -263,11 +348,15 @@ impl Manifest {
             };
             last = Some((parent, folder));
             let name = line_safe(path.file_name()?.to_str()?)?;
-            let _ = write!(articles, "{folder} ");
-            stamp.write(&mut articles);
-            let _ = writeln!(articles, " {name}");
+            let _ = write!(lines, "{folder} ");
+            stamp.write(&mut lines);
+            let _ = writeln!(lines, " {name}");
         }
-        Some(Manifest { folders, articles })
+        Some(Manifest {
+            folders,
+            count: found.files.len(),
+            lines: Lines::Text(lines),
+        })
     }
 
     /// True when every folder and every article file of the manifest is
@@ -296,6 +385,8 @@ pub struct Check<'a> {
     manifest: &'a Manifest,
     chunks: usize,
     next: AtomicUsize,
+    /// Article lines checked so far.
+    seen: AtomicUsize,
     failed: AtomicBool,
 }
 
@@ -307,8 +398,9 @@ impl<'a> Check<'a> {
         Check {
             root,
             manifest,
-            chunks: manifest.articles.len().div_ceil(Self::CHUNK),
+            chunks: manifest.lines.len().div_ceil(Self::CHUNK),
             next: AtomicUsize::new(0),
+            seen: AtomicUsize::new(0),
             failed: AtomicBool::new(manifest.folders.is_empty()),
         }
     }
@@ -337,21 +429,29 @@ impl<'a> Check<'a> {
             self.stop();
             return;
         };
-        let text = self.manifest.articles.as_str();
+        let mut buffer = Vec::new();
         while !self.failed.load(Ordering::Relaxed) {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
             if i >= self.chunks {
                 break;
             }
-            let lines =
-                &text[line_start(text, i * Self::CHUNK)..line_start(text, (i + 1) * Self::CHUNK)];
-            let same = lines.lines().all(|line| {
-                parse_article(line).is_some_and(|(folder, stamp, name)| {
-                    folders
-                        .get(folder)
-                        .is_some_and(|folder| article_stamp(folder, name) == Some(stamp))
+            let lines = self.manifest.lines.starting_in(
+                i * Self::CHUNK,
+                (i + 1) * Self::CHUNK,
+                &mut buffer,
+            );
+            let mut seen = 0;
+            let same = lines.is_some_and(|lines| {
+                lines.lines().all(|line| {
+                    seen += 1;
+                    parse_article(line).is_some_and(|(folder, stamp, name)| {
+                        folders
+                            .get(folder)
+                            .is_some_and(|folder| article_stamp(folder, name) == Some(stamp))
+                    })
                 })
             });
+            self.seen.fetch_add(seen, Ordering::Relaxed);
             if !same {
                 self.stop();
             }
@@ -363,9 +463,11 @@ impl<'a> Check<'a> {
         self.failed.store(true, Ordering::Relaxed);
     }
 
-    /// Once every [`Check::run`] has returned: whether nothing changed.
+    /// Once every [`Check::run`] has returned: whether nothing changed
+    /// (and every article line was there to be checked).
     pub fn passed(&self) -> bool {
         !self.failed.load(Ordering::Relaxed)
+            && self.seen.load(Ordering::Relaxed) == self.manifest.count
     }
 }
 
@@ -483,7 +585,7 @@ fn line_start(text: &str, at: usize) -> usize {
 }
 
 /// What the last build read and wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct BuildCache {
     /// [`settings_digest`] of the build.
     pub settings: String,
@@ -521,10 +623,42 @@ impl BuildCache {
     }
 
     /// Reads the cache of the site at `root`; None when there is none or
-    /// it cannot be read or understood.
+    /// it cannot be read or understood. Only the head of the file is read
+    /// here: the article lines are read by the check.
+    #[cfg(unix)]
     pub fn load(root: &Path) -> Option<BuildCache> {
-        let text = std::fs::read_to_string(root.join(CACHE_FILE)).ok()?;
-        BuildCache::parse(text)
+        use std::io::Read;
+        let mut file = std::fs::File::open(root.join(CACHE_FILE)).ok()?;
+        let size = file.metadata().ok()?.len();
+        let mut head = Vec::new();
+        let head_len = loop {
+            if let Some(end) = head_end(&head) {
+                break end;
+            }
+            let filled = head.len();
+            head.resize(filled + 16 * 1024, 0);
+            let read = file.read(&mut head[filled..]).ok()?;
+            head.truncate(filled + read);
+            if read == 0 {
+                return None;
+            }
+        };
+        let (mut cache, bytes) =
+            BuildCache::parse_head(std::str::from_utf8(&head[..head_len]).ok()?)?;
+        if size != (head_len + bytes) as u64 {
+            return None;
+        }
+        cache.articles.lines = Lines::File {
+            file,
+            start: head_len as u64,
+            len: bytes,
+        };
+        Some(cache)
+    }
+
+    #[cfg(not(unix))]
+    pub fn load(root: &Path) -> Option<BuildCache> {
+        BuildCache::parse(std::fs::read_to_string(root.join(CACHE_FILE)).ok()?)
     }
 
     /// Writes the cache atomically. Fails (writing nothing) when an output
@@ -583,27 +717,34 @@ impl BuildCache {
                 let _ = writeln!(out, " {path}");
             }
         }
-        let count = memchr::memchr_iter(b'\n', self.articles.articles.as_bytes()).count();
-        let _ = writeln!(out, "articles {count}");
-        out.push_str(&self.articles.articles);
+        let lines = self.articles.lines.text()?;
+        let _ = writeln!(out, "articles {} {}", self.articles.count, lines.len());
+        out.push_str(&lines);
         Some(out)
     }
 
     /// Reads [`BuildCache::to_text`]'s format; None for anything else. The
-    /// article lines are checked when they are used, but there must be as
-    /// many as the header says. They stay in `text`'s memory (a cache of
-    /// 100,000 articles holds about 7 MB of them).
+    /// article lines are checked when they are used, but they must have the
+    /// length the head says.
     pub fn parse(mut text: String) -> Option<BuildCache> {
-        let mut rest = text.as_str();
-        let mut next_line = || {
-            let (line, after) = rest.split_once('\n')?;
-            rest = after;
-            Some(line)
-        };
-        if next_line()? != MAGIC {
+        let head_len = head_end(text.as_bytes())?;
+        let (mut cache, bytes) = BuildCache::parse_head(&text[..head_len])?;
+        if text.len() != head_len + bytes {
             return None;
         }
-        let settings = next_line()?.strip_prefix("settings ")?.to_owned();
+        text.replace_range(..head_len, "");
+        cache.articles.lines = Lines::Text(text);
+        Some(cache)
+    }
+
+    /// The head of the file, up to its `articles COUNT BYTES` line: the
+    /// cache with no article lines yet, and how many bytes of them follow.
+    fn parse_head(head: &str) -> Option<(BuildCache, usize)> {
+        let mut lines = head.lines();
+        if lines.next()? != MAGIC {
+            return None;
+        }
+        let settings = lines.next()?.strip_prefix("settings ")?.to_owned();
         if settings.len() != 64 || !settings.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -614,15 +755,16 @@ impl BuildCache {
                 DateTime::parse_from_rfc3339(text).ok().map(Some)
             }
         };
-        let published_from = date(next_line()?.strip_prefix("from ")?)?;
-        let published_until = date(next_line()?.strip_prefix("until ")?)?;
+        let published_from = date(lines.next()?.strip_prefix("from ")?)?;
+        let published_until = date(lines.next()?.strip_prefix("until ")?)?;
         let mut outputs = Vec::new();
         let mut folders = Vec::new();
-        let count: usize = loop {
-            let line = next_line()?;
+        let (count, bytes) = loop {
+            let line = lines.next()?;
             let (kind, rest) = line.split_once(' ')?;
             if kind == "articles" {
-                break rest.parse().ok()?;
+                let (count, bytes) = rest.split_once(' ')?;
+                break (count.parse().ok()?, bytes.parse().ok()?);
             }
             let mut parts = rest.splitn(5, ' ');
             let stamp = Stamp::parse(&mut parts)?;
@@ -633,23 +775,27 @@ impl BuildCache {
                 _ => return None,
             }
         };
-        // Each article line ends with a newline, the last one too.
-        let lines = memchr::memchr_iter(b'\n', rest.as_bytes()).count();
-        if lines != count || !(rest.is_empty() || rest.ends_with('\n')) {
-            return None;
-        }
-        text.replace_range(..text.len() - rest.len(), "");
-        Some(BuildCache {
+        let cache = BuildCache {
             settings,
             published_from,
             published_until,
             outputs,
             articles: Manifest {
                 folders,
-                articles: text,
+                count,
+                lines: Lines::default(),
             },
-        })
+        };
+        Some((cache, bytes))
     }
+}
+
+/// The length of the head of a cache file in `bytes`: up to and with the
+/// end of its `articles` line (no path in the lines before it can hold a
+/// line break). None when that line is not there (yet).
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    let at = memchr::memmem::find(bytes, b"\narticles ")? + 1;
+    Some(at + memchr::memchr(b'\n', &bytes[at..])? + 1)
 }
 
 /// The newest publish date at or before `now` and the earliest after it,
@@ -768,6 +914,15 @@ mod tests {
         fn fresh(&self, now: &str) -> bool {
             BuildCache::load(self.root())
                 .is_some_and(|c| c.is_fresh(self.root(), &self.settings(), time(now)))
+        }
+    }
+
+    /// The article lines of a manifest a build recorded.
+    fn lines(manifest: &Manifest) -> &str {
+        match &manifest.lines {
+            Lines::Text(text) => text,
+            #[cfg(unix)]
+            Lines::File { .. } => panic!("not recorded by a build"),
         }
     }
 
@@ -947,13 +1102,12 @@ mod tests {
         let site = Fixture::new();
         // Just written: its status change time is now, whatever its
         // modification time says.
-        assert_eq!(site.manifest(SystemTime::now()), None);
+        assert!(site.manifest(SystemTime::now()).is_none());
         assert!(site.manifest(in_a_minute()).is_some());
         site.age("content/a.md", 0);
-        assert_eq!(
-            site.manifest(SystemTime::now() + SETTLE - Duration::from_millis(500)),
-            None
-        );
+        assert!(site
+            .manifest(SystemTime::now() + SETTLE - Duration::from_millis(500))
+            .is_none());
     }
 
     #[test]
@@ -981,9 +1135,7 @@ mod tests {
         std::os::unix::fs::symlink("../elsewhere.md", site.root().join("content/link.md")).unwrap();
         std::os::unix::fs::symlink("../shelf", site.root().join("content/again")).unwrap();
         let cache = site.build(NOW);
-        let mut names: Vec<&str> = cache
-            .articles
-            .articles
+        let mut names: Vec<&str> = lines(&cache.articles)
             .lines()
             .map(|l| parse_article(l).unwrap().2)
             .collect();
@@ -992,7 +1144,7 @@ mod tests {
             names,
             ["a.md", "b.MD", "later.md", "link.md", "s.md", "z.txt"],
             "{}",
-            cache.articles.articles
+            lines(&cache.articles)
         );
         let folders: Vec<&Path> = cache
             .articles
@@ -1040,10 +1192,7 @@ mod tests {
         let found = crate::content::find_articles(site.root(), &site.root().join("content"));
         assert!(!found.problems.is_empty());
         let stamps = vec![None; found.files.len()];
-        assert_eq!(
-            Manifest::record(site.root(), &found, &stamps, in_a_minute()),
-            None
-        );
+        assert!(Manifest::record(site.root(), &found, &stamps, in_a_minute()).is_none());
     }
 
     #[test]
@@ -1057,7 +1206,7 @@ mod tests {
             );
         }
         let cache = site.build(NOW);
-        let text = &cache.articles.articles;
+        let text = lines(&cache.articles);
         let chunks = text.len().div_ceil(Check::CHUNK);
         assert!(chunks > 4, "{chunks} chunks");
         assert!(site.fresh(NOW));
@@ -1137,9 +1286,49 @@ mod tests {
             outputs: vec![(PathBuf::from("public/tags/a b/rss.xml"), stamp)],
             articles: Manifest {
                 folders: vec![(PathBuf::from("content"), stamp)],
-                articles: "0 10 -5 7 42 a b.md\n".to_owned(),
+                count: 2,
+                lines: Lines::Text("0 10 -5 7 42 a b.md\n0 1 2 3 4 c.md\n".to_owned()),
             },
         };
-        assert_eq!(BuildCache::parse(cache.to_text().unwrap()), Some(cache));
+        let text = cache.to_text().unwrap();
+        let read = BuildCache::parse(text.clone()).unwrap();
+        assert_eq!(read.to_text().unwrap(), text);
+        assert_eq!(read.settings, cache.settings);
+        assert_eq!(read.published_from, cache.published_from);
+        assert_eq!(read.published_until, cache.published_until);
+        assert_eq!(read.outputs, cache.outputs);
+        assert_eq!(read.articles.folders, cache.articles.folders);
+        assert_eq!(read.articles.count, 2);
+        assert_eq!(lines(&read.articles), lines(&cache.articles));
+    }
+
+    #[test]
+    fn lines_read_from_the_file_in_chunks_are_the_lines_in_memory() {
+        let site = Fixture::new();
+        for i in 0..300 {
+            site.write(
+                &format!("content/{}/p-{i:03}.md", i % 3),
+                &format!("---\ntitle: 'P{i}'\npublish_date: '2025-02-01'\n---\n"),
+            );
+        }
+        let built = site.build(NOW);
+        let text = lines(&built.articles);
+        let loaded = BuildCache::load(site.root()).unwrap();
+        assert!(matches!(loaded.articles.lines, Lines::File { .. }));
+        assert_eq!(loaded.articles.count, 302);
+        let mut buffer = Vec::new();
+        for size in [1, 7, 64, 100, 4096, text.len()] {
+            let mut read = String::new();
+            for i in 0..text.len().div_ceil(size) {
+                read.push_str(
+                    loaded
+                        .articles
+                        .lines
+                        .starting_in(i * size, (i + 1) * size, &mut buffer)
+                        .unwrap(),
+                );
+            }
+            assert_eq!(read, text, "chunks of {size}");
+        }
     }
 }
