@@ -24,8 +24,10 @@
 //! build that sees such a young one saves no cache.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::fmt::Write as _;
 use std::fs::Metadata;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -257,39 +259,40 @@ impl Lines {
         }
     }
 
-    /// The lines that start in bytes `from..to`, read into `buffer` when
-    /// they are in the file. None when they cannot be read, or a line is
-    /// longer than any [`Manifest::record`] writes.
-    fn starting_in<'s>(
-        &'s self,
-        from: usize,
-        to: usize,
-        buffer: &'s mut Vec<u8>,
-    ) -> Option<&'s str> {
+    /// Copies the lines that start in bytes `from..to` into `buffer`, and
+    /// returns where they are in it. None when they cannot be read, or a
+    /// line is longer than any [`Manifest::record`] writes.
+    fn starting_in(&self, from: usize, to: usize, buffer: &mut Vec<u8>) -> Option<Range<usize>> {
+        if from >= self.len() {
+            return Some(0..0);
+        }
+        // From the byte before (does a line start at `from`?) to a whole
+        // line past `to`.
+        let first = from.saturating_sub(1);
+        let last = (to + MAX_LINE).min(self.len());
         match self {
-            Lines::Text(text) => Some(&text[line_start(text, from)..line_start(text, to)]),
+            Lines::Text(text) => {
+                buffer.clear();
+                buffer.extend_from_slice(text.as_bytes().get(first..last)?);
+            }
             #[cfg(unix)]
-            Lines::File { file, start, len } => {
+            Lines::File { file, start, .. } => {
                 use std::os::unix::fs::FileExt;
-                // From the byte before (does a line start at `from`?) to a
-                // whole line past `to`.
-                let first = from.saturating_sub(1);
-                let last = (to + MAX_LINE).min(*len);
                 buffer.resize(last - first, 0);
                 file.read_exact_at(buffer, start + first as u64).ok()?;
-                let begin = match from {
-                    0 => 0,
-                    _ => memchr::memchr(b'\n', buffer)? + 1,
-                };
-                let end = if to >= *len {
-                    buffer.len()
-                } else {
-                    let at = to - 1 - first;
-                    at + memchr::memchr(b'\n', &buffer[at..])? + 1
-                };
-                std::str::from_utf8(&buffer[begin..end.max(begin)]).ok()
             }
         }
+        let begin = match from {
+            0 => 0,
+            _ => memchr::memchr(b'\n', buffer)? + 1,
+        };
+        let end = if to >= self.len() {
+            buffer.len()
+        } else {
+            let at = to - 1 - first;
+            at + memchr::memchr(b'\n', &buffer[at..])? + 1
+        };
+        Some(begin..end.max(begin))
     }
 
     /// All of them, as text.
@@ -299,8 +302,10 @@ impl Lines {
             #[cfg(unix)]
             Lines::File { .. } => {
                 let mut buffer = Vec::new();
-                let text = self.starting_in(0, self.len(), &mut buffer)?;
-                Some(std::borrow::Cow::Owned(text.to_owned()))
+                let range = self.starting_in(0, self.len(), &mut buffer)?;
+                buffer.truncate(range.end);
+                buffer.drain(..range.start);
+                String::from_utf8(buffer).ok().map(std::borrow::Cow::Owned)
             }
         }
     }
@@ -441,15 +446,28 @@ impl<'a> Check<'a> {
                 &mut buffer,
             );
             let mut seen = 0;
-            let same = lines.is_some_and(|lines| {
-                lines.lines().all(|line| {
+            let same = lines.is_some_and(|range| {
+                let mut lines = &mut buffer[range];
+                while !lines.is_empty() {
+                    // Each line ends with a newline; made a NUL, the name
+                    // before it is handed to the kernel as it is.
+                    let Some(end) = memchr::memchr(b'\n', lines) else {
+                        return false;
+                    };
+                    let (line, rest) = std::mem::take(&mut lines).split_at_mut(end + 1);
+                    lines = rest;
+                    line[end] = 0;
                     seen += 1;
-                    parse_article(line).is_some_and(|(folder, stamp, name)| {
+                    let same = parse_article(line).is_some_and(|(folder, stamp, name)| {
                         folders
                             .get(folder)
                             .is_some_and(|folder| article_stamp(folder, name) == Some(stamp))
-                    })
-                })
+                    });
+                    if !same {
+                        return false;
+                    }
+                }
+                true
             });
             self.seen.fetch_add(seen, Ordering::Relaxed);
             if !same {
@@ -476,12 +494,12 @@ fn line_safe(text: &str) -> Option<&str> {
     (!text.is_empty() && !text.contains(['\n', '\r'])).then_some(text)
 }
 
-/// A line of [`Manifest::articles`]: folder index, stamp, name. Read
-/// byte by byte: a no-op build reads one per article.
-fn parse_article(line: &str) -> Option<(usize, Stamp, &str)> {
-    let mut rest = line.as_bytes();
+/// A line of the article lines, its newline made a NUL: folder index,
+/// stamp, name. Read byte by byte: a no-op build reads one per article.
+fn parse_article(line: &[u8]) -> Option<(usize, Stamp, &CStr)> {
+    let mut rest = line;
     let mut number = || {
-        let end = memchr::memchr(b' ', rest)?;
+        let end = rest.iter().position(|&b| b == b' ')?;
         let digits = &rest[..end];
         rest = &rest[end + 1..];
         parse_integer(digits)
@@ -493,10 +511,8 @@ fn parse_article(line: &str) -> Option<(usize, Stamp, &str)> {
         changed: number()?,
         inode: u64::try_from(number()?).ok()?,
     };
-    let name = line
-        .get(line.len() - rest.len()..)
-        .filter(|n| !n.is_empty())?;
-    Some((folder, stamp, name))
+    let name = CStr::from_bytes_with_nul(rest).ok()?;
+    (!name.is_empty()).then_some((folder, stamp, name))
 }
 
 /// A decimal integer, maybe negative, of at most 38 digits.
@@ -505,16 +521,21 @@ fn parse_integer(text: &[u8]) -> Option<i128> {
         Some((b'-', digits)) => (true, digits),
         _ => (false, text),
     };
-    if digits.is_empty() || digits.len() > 38 {
+    if digits.is_empty() || digits.len() > 38 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut value: i128 = 0;
-    for &digit in digits {
-        if !digit.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + i128::from(digit - b'0');
-    }
+    let value = if digits.len() <= 19 {
+        // Fits in 64 bits: the common case (times in nanoseconds).
+        i128::from(
+            digits
+                .iter()
+                .fold(0u64, |value, &digit| value * 10 + u64::from(digit - b'0')),
+        )
+    } else {
+        digits
+            .iter()
+            .fold(0i128, |value, &digit| value * 10 + i128::from(digit - b'0'))
+    };
     Some(if negative { -value } else { value })
 }
 
@@ -543,7 +564,7 @@ fn open_folders(root: &Path, folders: &[(PathBuf, Stamp)]) -> Option<Vec<rustix:
 
 /// The stamp of the regular file `name` in `folder` (a link followed).
 #[cfg(target_os = "linux")]
-fn article_stamp(folder: &rustix::fd::OwnedFd, name: &str) -> Option<Stamp> {
+fn article_stamp(folder: &rustix::fd::OwnedFd, name: &CStr) -> Option<Stamp> {
     use rustix::fs::{statat, AtFlags, FileType};
     let stat = statat(folder, name, AtFlags::empty()).ok()?;
     if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
@@ -568,20 +589,8 @@ fn open_folders(root: &Path, folders: &[(PathBuf, Stamp)]) -> Option<Vec<PathBuf
 }
 
 #[cfg(not(target_os = "linux"))]
-fn article_stamp(folder: &Path, name: &str) -> Option<Stamp> {
-    Stamp::of(&folder.join(name))
-}
-
-/// Where the first line that starts at or after byte `at` of `text`
-/// starts (the length of `text` when none does).
-fn line_start(text: &str, at: usize) -> usize {
-    if at == 0 {
-        return 0;
-    }
-    if at >= text.len() {
-        return text.len();
-    }
-    memchr::memchr(b'\n', &text.as_bytes()[at - 1..]).map_or(text.len(), |i| at + i)
+fn article_stamp(folder: &Path, name: &CStr) -> Option<Stamp> {
+    Stamp::of(&folder.join(name.to_str().ok()?))
 }
 
 /// What the last build read and wrote.
@@ -926,6 +935,21 @@ mod tests {
         }
     }
 
+    /// [`parse_article`] on a line as it is in a file.
+    fn parse(line: &str) -> Option<(usize, Stamp, String)> {
+        let mut bytes = line.as_bytes().to_vec();
+        bytes.push(0);
+        parse_article(&bytes)
+            .map(|(folder, stamp, name)| (folder, stamp, name.to_str().unwrap().to_owned()))
+    }
+
+    /// The lines that start in bytes `from..to` of `lines`.
+    fn starting_in(lines: &Lines, from: usize, to: usize) -> String {
+        let mut buffer = Vec::new();
+        let range = lines.starting_in(from, to, &mut buffer).unwrap();
+        String::from_utf8(buffer[range].to_vec()).unwrap()
+    }
+
     fn in_a_minute() -> SystemTime {
         SystemTime::now() + Duration::from_secs(60)
     }
@@ -1135,9 +1159,9 @@ mod tests {
         std::os::unix::fs::symlink("../elsewhere.md", site.root().join("content/link.md")).unwrap();
         std::os::unix::fs::symlink("../shelf", site.root().join("content/again")).unwrap();
         let cache = site.build(NOW);
-        let mut names: Vec<&str> = lines(&cache.articles)
+        let mut names: Vec<String> = lines(&cache.articles)
             .lines()
-            .map(|l| parse_article(l).unwrap().2)
+            .map(|l| parse(l).unwrap().2)
             .collect();
         names.sort_unstable();
         assert_eq!(
@@ -1213,12 +1237,12 @@ mod tests {
         // A change in any chunk is seen: one article from the middle of
         // each (or its first, when it ends sooner), then a build again.
         for chunk in 0..chunks {
-            let mut start = line_start(text, chunk * Check::CHUNK + Check::CHUNK / 2);
-            if start == text.len() {
-                start = line_start(text, chunk * Check::CHUNK);
+            let (from, to) = (chunk * Check::CHUNK, (chunk + 1) * Check::CHUNK);
+            let mut part = starting_in(&cache.articles.lines, from + Check::CHUNK / 2, to);
+            if part.is_empty() {
+                part = starting_in(&cache.articles.lines, from, to);
             }
-            let line = text[start..].lines().next().unwrap();
-            let (folder, _, name) = parse_article(line).unwrap();
+            let (folder, _, name) = parse(part.lines().next().unwrap()).unwrap();
             let relative = cache.articles.folders[folder].0.join(name);
             let relative = relative.to_str().unwrap();
             site.write(
@@ -1234,20 +1258,20 @@ mod tests {
     #[test]
     fn chunks_hold_every_line_once() {
         let text = "0 1 2 3 4 a\n12 1 2 3 4 bb\n\n7 1 2 3 4 ccc\n";
+        let lines = Lines::Text(text.to_owned());
         for size in 1..=text.len() + 1 {
-            let mut lines = Vec::new();
+            let mut read = String::new();
             for i in 0..text.len().div_ceil(size) {
-                let chunk = &text[line_start(text, i * size)..line_start(text, (i + 1) * size)];
-                lines.extend(chunk.lines());
+                read.push_str(&starting_in(&lines, i * size, (i + 1) * size));
             }
-            assert_eq!(lines, text.lines().collect::<Vec<_>>(), "chunks of {size}");
+            assert_eq!(read, text, "chunks of {size}");
         }
     }
 
     #[test]
     fn an_article_line_reads_back() {
         assert_eq!(
-            parse_article("3 10 -5 1795952324700457243 77 a name.md"),
+            parse("3 10 -5 1795952324700457243 77 a name.md"),
             Some((
                 3,
                 Stamp {
@@ -1256,7 +1280,7 @@ mod tests {
                     changed: 1795952324700457243,
                     inode: 77
                 },
-                "a name.md"
+                "a name.md".to_owned()
             ))
         );
         for bad in [
@@ -1266,8 +1290,10 @@ mod tests {
             "x 10 -5 1 77 a",
             "3 -10 5 1 77 a",
             "3 10 5 1 7-7 a",
+            "3 10 5 1 77 a\0b",
+            "3 10 5 1 123456789012345678901234567890123456789 a",
         ] {
-            assert_eq!(parse_article(bad), None, "{bad:?}");
+            assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
 
@@ -1316,17 +1342,14 @@ mod tests {
         let loaded = BuildCache::load(site.root()).unwrap();
         assert!(matches!(loaded.articles.lines, Lines::File { .. }));
         assert_eq!(loaded.articles.count, 302);
-        let mut buffer = Vec::new();
         for size in [1, 7, 64, 100, 4096, text.len()] {
             let mut read = String::new();
             for i in 0..text.len().div_ceil(size) {
-                read.push_str(
-                    loaded
-                        .articles
-                        .lines
-                        .starting_in(i * size, (i + 1) * size, &mut buffer)
-                        .unwrap(),
-                );
+                read.push_str(&starting_in(
+                    &loaded.articles.lines,
+                    i * size,
+                    (i + 1) * size,
+                ));
             }
             assert_eq!(read, text, "chunks of {size}");
         }
