@@ -221,6 +221,8 @@ pub struct Manifest {
     /// Every folder listed, relative to the site root (or absolute, outside
     /// it), content folder first.
     folders: Vec<(PathBuf, Stamp)>,
+    /// How many articles each folder holds (the lines that name it).
+    held: Vec<usize>,
     /// How many article lines there are.
     count: usize,
     /// One line per article file: the index of its folder in `folders`,
@@ -344,6 +346,7 @@ impl Manifest {
         let mut lines = String::with_capacity(found.files.len() * 64);
         // The files of one folder mostly come one after another.
         let mut last = None;
+        let mut held = vec![0; folders.len()];
         for (path, stamp) in found.files.iter().zip(stamps) {
             let stamp = stamp.filter(|s| s.settled(trusted_before))?;
             let parent = path.parent()?.as_os_str();
@@ -352,6 +355,7 @@ impl Manifest {
                 _ => *index.get(parent)?,
             };
             last = Some((parent, folder));
+            held[folder] += 1;
             let name = line_safe(path.file_name()?.to_str()?)?;
             let _ = write!(lines, "{folder} ");
             stamp.write(&mut lines);
@@ -359,6 +363,7 @@ impl Manifest {
         }
         Some(Manifest {
             folders,
+            held,
             count: found.files.len(),
             lines: Lines::Text(lines),
         })
@@ -388,6 +393,12 @@ impl Manifest {
 pub struct Check<'a> {
     root: &'a Path,
     manifest: &'a Manifest,
+    /// The folders that hold no article, checked on their own a batch at
+    /// a time before the chunks of lines (a folder that holds some is
+    /// checked when a thread opens it for them).
+    empty: Vec<usize>,
+    /// Batches of `empty`, then chunks of lines.
+    items: usize,
     chunks: usize,
     next: AtomicUsize,
     /// Article lines checked so far.
@@ -399,14 +410,25 @@ impl<'a> Check<'a> {
     /// Bytes of article lines per chunk (about 250 articles).
     const CHUNK: usize = 16 * 1024;
 
+    /// Folders per batch of [`Check::empty`].
+    const FOLDERS: usize = 64;
+
     pub fn new(root: &'a Path, manifest: &'a Manifest) -> Check<'a> {
+        let empty: Vec<usize> = (0..manifest.folders.len())
+            .filter(|&i| manifest.held.get(i) == Some(&0))
+            .collect();
+        let chunks = manifest.lines.len().div_ceil(Self::CHUNK);
         Check {
             root,
             manifest,
-            chunks: manifest.lines.len().div_ceil(Self::CHUNK),
+            items: empty.len().div_ceil(Self::FOLDERS) + chunks,
+            empty,
+            chunks,
             next: AtomicUsize::new(0),
             seen: AtomicUsize::new(0),
-            failed: AtomicBool::new(manifest.folders.is_empty()),
+            failed: AtomicBool::new(
+                manifest.folders.is_empty() || manifest.held.len() != manifest.folders.len(),
+            ),
         }
     }
 
@@ -418,62 +440,86 @@ impl<'a> Check<'a> {
     /// 12.2 ms against 9.5 ms for a no-op build of 10,000 articles on two
     /// cores. The extra thread costs a few context switches.
     pub fn helpers(&self) -> usize {
-        match self.chunks {
+        match self.items {
             0 | 1 => 0,
-            chunks => std::thread::available_parallelism()
+            items => std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
-                .min(chunks - 1),
+                .min(items - 1),
         }
     }
 
-    /// Checks chunks until none is left or something changed. Each thread
-    /// opens the folders itself: threads that share a folder's descriptor
-    /// contend on its reference count at every stat.
+    /// Checks batches of folders and chunks of lines until none is left
+    /// or something changed. A thread keeps open the one folder whose
+    /// articles it is checking (a site with a folder per article would
+    /// otherwise need one descriptor per folder); threads that share one
+    /// descriptor would contend on its reference count at every stat.
     pub fn run(&self) {
-        let Some(folders) = open_folders(self.root, &self.manifest.folders) else {
-            self.stop();
-            return;
-        };
+        let batches = self.items - self.chunks;
+        let mut open: Option<(usize, Folder)> = None;
         let mut buffer = Vec::new();
         while !self.failed.load(Ordering::Relaxed) {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.chunks {
+            if i >= self.items {
                 break;
             }
-            let lines = self.manifest.lines.starting_in(
-                i * Self::CHUNK,
-                (i + 1) * Self::CHUNK,
-                &mut buffer,
-            );
-            let mut seen = 0;
-            let same = lines.is_some_and(|range| {
-                let mut lines = &mut buffer[range];
-                while !lines.is_empty() {
-                    // Each line ends with a newline; made a NUL, the name
-                    // before it is handed to the kernel as it is.
-                    let Some(end) = memchr::memchr(b'\n', lines) else {
-                        return false;
-                    };
-                    let (line, rest) = std::mem::take(&mut lines).split_at_mut(end + 1);
-                    lines = rest;
-                    line[end] = 0;
-                    seen += 1;
-                    let same = parse_article(line).is_some_and(|(folder, stamp, name)| {
-                        folders
-                            .get(folder)
-                            .is_some_and(|folder| article_stamp(folder, name) == Some(stamp))
-                    });
-                    if !same {
-                        return false;
-                    }
-                }
-                true
-            });
-            self.seen.fetch_add(seen, Ordering::Relaxed);
+            let same = if i < batches {
+                let end = ((i + 1) * Self::FOLDERS).min(self.empty.len());
+                self.empty[i * Self::FOLDERS..end]
+                    .iter()
+                    .all(|&folder| self.open_folder(folder).is_some())
+            } else {
+                self.check_chunk(i - batches, &mut buffer, &mut open)
+            };
             if !same {
                 self.stop();
             }
         }
+    }
+
+    /// Checks the lines of chunk `i`.
+    fn check_chunk(
+        &self,
+        i: usize,
+        buffer: &mut Vec<u8>,
+        open: &mut Option<(usize, Folder)>,
+    ) -> bool {
+        let Some(range) =
+            self.manifest
+                .lines
+                .starting_in(i * Self::CHUNK, (i + 1) * Self::CHUNK, buffer)
+        else {
+            return false;
+        };
+        let mut seen = 0;
+        let mut lines = &mut buffer[range];
+        let mut same = true;
+        while same && !lines.is_empty() {
+            // Each line ends with a newline; made a NUL, the name before it
+            // is handed to the kernel as it is.
+            let Some(end) = memchr::memchr(b'\n', lines) else {
+                same = false;
+                break;
+            };
+            let (line, rest) = std::mem::take(&mut lines).split_at_mut(end + 1);
+            lines = rest;
+            line[end] = 0;
+            seen += 1;
+            same = parse_article(line).is_some_and(|(folder, stamp, name)| {
+                if open.as_ref().is_none_or(|(index, _)| *index != folder) {
+                    *open = self.open_folder(folder).map(|f| (folder, f));
+                }
+                open.as_ref()
+                    .is_some_and(|(_, f)| article_stamp(f, name) == Some(stamp))
+            });
+        }
+        self.seen.fetch_add(seen, Ordering::Relaxed);
+        same
+    }
+
+    /// Folder `index`, opened, when it still has its stamp.
+    fn open_folder(&self, index: usize) -> Option<Folder> {
+        let (path, stamp) = self.manifest.folders.get(index)?;
+        open_folder(&self.root.join(path), stamp)
     }
 
     /// Makes every thread stop at its next chunk: the answer is no.
@@ -539,32 +585,28 @@ fn parse_integer(text: &[u8]) -> Option<i128> {
     Some(if negative { -value } else { value })
 }
 
-/// Each folder opened, when every one still has its stamp: the articles
-/// are then looked up by name inside it, with no path to walk.
+/// A folder open for looking up its articles by name, with no path to
+/// walk.
 #[cfg(target_os = "linux")]
-fn open_folders(root: &Path, folders: &[(PathBuf, Stamp)]) -> Option<Vec<rustix::fd::OwnedFd>> {
+type Folder = rustix::fd::OwnedFd;
+
+/// The folder at `path`, opened, when it has `stamp`.
+#[cfg(target_os = "linux")]
+fn open_folder(path: &Path, stamp: &Stamp) -> Option<Folder> {
     use rustix::fs::{fstat, open, Mode, OFlags};
-    if folders.is_empty() {
-        return None;
-    }
-    folders
-        .iter()
-        .map(|(path, stamp)| {
-            let folder = open(
-                root.join(path),
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .ok()?;
-            let now = fstat(&folder).ok().and_then(|s| Stamp::from_stat(&s))?;
-            (now == *stamp).then_some(folder)
-        })
-        .collect()
+    let folder = open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let now = fstat(&folder).ok().and_then(|s| Stamp::from_stat(&s))?;
+    (now == *stamp).then_some(folder)
 }
 
 /// The stamp of the regular file `name` in `folder` (a link followed).
 #[cfg(target_os = "linux")]
-fn article_stamp(folder: &rustix::fd::OwnedFd, name: &CStr) -> Option<Stamp> {
+fn article_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
     use rustix::fs::{statat, AtFlags, FileType};
     let stat = statat(folder, name, AtFlags::empty()).ok()?;
     if FileType::from_raw_mode(stat.st_mode as _) != FileType::RegularFile {
@@ -573,23 +615,17 @@ fn article_stamp(folder: &rustix::fd::OwnedFd, name: &CStr) -> Option<Stamp> {
     Stamp::from_stat(&stat)
 }
 
-/// Elsewhere: each folder's path, when it still has its stamp.
+/// Elsewhere, a folder is its path.
 #[cfg(not(target_os = "linux"))]
-fn open_folders(root: &Path, folders: &[(PathBuf, Stamp)]) -> Option<Vec<PathBuf>> {
-    if folders.is_empty() {
-        return None;
-    }
-    folders
-        .iter()
-        .map(|(path, stamp)| {
-            let path = root.join(path);
-            (Stamp::of_folder(&path) == Some(*stamp)).then_some(path)
-        })
-        .collect()
+type Folder = PathBuf;
+
+#[cfg(not(target_os = "linux"))]
+fn open_folder(path: &Path, stamp: &Stamp) -> Option<Folder> {
+    (Stamp::of_folder(path) == Some(*stamp)).then(|| path.to_path_buf())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn article_stamp(folder: &Path, name: &CStr) -> Option<Stamp> {
+fn article_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
     Stamp::of(&folder.join(name.to_str().ok()?))
 }
 
@@ -713,18 +749,21 @@ impl BuildCache {
             date(self.published_from),
             date(self.published_until)
         );
-        let paths = [
-            ("output", &self.outputs),
-            ("folder", &self.articles.folders),
-        ];
-        for (kind, entries) in paths {
-            for (path, stamp) in entries {
-                let path = line_safe(path.to_str()?)?;
-                out.push_str(kind);
-                out.push(' ');
-                stamp.write(&mut out);
-                let _ = writeln!(out, " {path}");
+        let outputs = self
+            .outputs
+            .iter()
+            .map(|(path, stamp)| ("output", None, path, stamp));
+        let folders = self.articles.folders.iter().zip(&self.articles.held);
+        let folders = folders.map(|((path, stamp), held)| ("folder", Some(held), path, stamp));
+        for (kind, held, path, stamp) in outputs.chain(folders) {
+            let path = line_safe(path.to_str()?)?;
+            out.push_str(kind);
+            out.push(' ');
+            if let Some(held) = held {
+                let _ = write!(out, "{held} ");
             }
+            stamp.write(&mut out);
+            let _ = writeln!(out, " {path}");
         }
         let lines = self.articles.lines.text()?;
         let _ = writeln!(out, "articles {} {}", self.articles.count, lines.len());
@@ -768,6 +807,7 @@ impl BuildCache {
         let published_until = date(lines.next()?.strip_prefix("until ")?)?;
         let mut outputs = Vec::new();
         let mut folders = Vec::new();
+        let mut held = Vec::new();
         let (count, bytes) = loop {
             let line = lines.next()?;
             let (kind, rest) = line.split_once(' ')?;
@@ -775,7 +815,13 @@ impl BuildCache {
                 let (count, bytes) = rest.split_once(' ')?;
                 break (count.parse().ok()?, bytes.parse().ok()?);
             }
-            let mut parts = rest.splitn(5, ' ');
+            // A folder's line has the number of its articles first; the
+            // path is the rest of the line, spaces and all.
+            let folder = kind == "folder";
+            let mut parts = rest.splitn(if folder { 6 } else { 5 }, ' ');
+            if folder {
+                held.push(parts.next()?.parse().ok()?);
+            }
             let stamp = Stamp::parse(&mut parts)?;
             let path = PathBuf::from(parts.next().filter(|p| !p.is_empty())?);
             match kind {
@@ -791,6 +837,7 @@ impl BuildCache {
             outputs,
             articles: Manifest {
                 folders,
+                held,
                 count,
                 lines: Lines::default(),
             },
@@ -1256,6 +1303,35 @@ mod tests {
     }
 
     #[test]
+    fn a_site_with_a_folder_per_article_is_checked() {
+        let site = Fixture::new();
+        // More folders than a process may usually hold open at once.
+        for i in 0..1500 {
+            site.write(
+                &format!("content/posts/{i:04}/index.md"),
+                &format!("---\ntitle: 'P{i}'\npublish_date: '2025-02-01'\n---\n"),
+            );
+        }
+        site.write("content/posts/empty/notes.csv", "x");
+        let cache = site.build(NOW);
+        assert_eq!(cache.articles.folders.len(), 1503);
+        assert!(site.fresh(NOW));
+        site.write(
+            "content/posts/0750/index.md",
+            "---\ntitle: 'Changed'\npublish_date: '2025-02-01'\n---\n",
+        );
+        assert!(!site.fresh(NOW));
+        site.build(NOW);
+        assert!(site.fresh(NOW));
+        // A folder that holds no article is checked too.
+        site.write(
+            "content/posts/empty/new.md",
+            "---\ntitle: 'New'\npublish_date: '2025-02-01'\n---\n",
+        );
+        assert!(!site.fresh(NOW));
+    }
+
+    #[test]
     fn chunks_hold_every_line_once() {
         let text = "0 1 2 3 4 a\n12 1 2 3 4 bb\n\n7 1 2 3 4 ccc\n";
         let lines = Lines::Text(text.to_owned());
@@ -1311,7 +1387,11 @@ mod tests {
             published_until: None,
             outputs: vec![(PathBuf::from("public/tags/a b/rss.xml"), stamp)],
             articles: Manifest {
-                folders: vec![(PathBuf::from("content"), stamp)],
+                folders: vec![
+                    (PathBuf::from("content"), stamp),
+                    (PathBuf::from("content/a b"), stamp),
+                ],
+                held: vec![2, 0],
                 count: 2,
                 lines: Lines::Text("0 10 -5 7 42 a b.md\n0 1 2 3 4 c.md\n".to_owned()),
             },
@@ -1324,6 +1404,7 @@ mod tests {
         assert_eq!(read.published_until, cache.published_until);
         assert_eq!(read.outputs, cache.outputs);
         assert_eq!(read.articles.folders, cache.articles.folders);
+        assert_eq!(read.articles.held, cache.articles.held);
         assert_eq!(read.articles.count, 2);
         assert_eq!(lines(&read.articles), lines(&cache.articles));
     }

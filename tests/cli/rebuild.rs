@@ -73,6 +73,35 @@ fn a_build_with_nothing_changed_stops_early_and_a_change_is_seen() {
     );
 }
 
+#[test]
+fn a_no_op_over_a_folder_per_article_needs_few_open_files() {
+    let site = TestSite::sample();
+    for i in 0..1500 {
+        site.write(
+            &format!("content/bundles/{i:04}/index.md"),
+            format!("---\ntitle: 'Bundle {i}'\npublish_date: '2025-02-01'\n---\nBody {i}\n"),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2100));
+    site.build().assert_code(0);
+    // Far fewer descriptors than folders: a check that held every folder
+    // open would run out, and fall back to a full build.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" build")
+        .arg(crate::common::BIN)
+        .current_dir(site.root())
+        .env_remove("PRESSROOM_LOG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("nothing changed since the last build"),
+        "{stderr}"
+    );
+}
+
 /// `url -> id` of one article, as each feed format states them.
 #[derive(Debug, PartialEq, Eq)]
 struct Seen {
