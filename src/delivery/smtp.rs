@@ -652,29 +652,28 @@ impl SmtpSender {
                 let gone = e.status().is_none_or(|c| c.to_string() == "421");
                 match (gone, ahead) {
                     (true, Some(_)) => self.close_mid_data(),
-                    (false, Some((envelope, rcpts))) => {
-                        let Some(conn) = self.conn.as_mut() else {
-                            unreachable!("the connection is kept after a reply")
-                        };
-                        let mail = conn.read_response();
-                        let replies = self.envelope_replies(mail, rcpts);
-                        self.ahead = Some(SentAhead { envelope, replies });
-                    }
+                    (false, Some((envelope, rcpts))) => self.read_ahead(envelope, rcpts),
                     (_, None) => {}
                 }
                 return Err((Phase::EndOfData, e));
             }
         };
         if let Some((envelope, rcpts)) = ahead {
-            let Some(conn) = self.conn.as_mut() else {
-                unreachable!("the connection is kept after a reply")
-            };
-            let mail = conn.read_response();
-            let replies = self.envelope_replies(mail, rcpts);
-            self.ahead = Some(SentAhead { envelope, replies });
+            self.read_ahead(envelope, rcpts);
         }
         let text: Vec<&str> = response.message().collect();
         Ok(Some(format!("{} {}", response.code(), text.join(" "))))
+    }
+
+    /// Reads the replies to the envelope sent behind a body (`rcpts`
+    /// recipients) and keeps them for that envelope's transaction.
+    fn read_ahead(&mut self, envelope: Envelope, rcpts: usize) {
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("the connection is kept after a reply")
+        };
+        let mail = conn.read_response();
+        let replies = self.envelope_replies(mail, rcpts);
+        self.ahead = Some(SentAhead { envelope, replies });
     }
 
     /// Runs one transaction, or finishes the one whose envelope went
