@@ -137,11 +137,12 @@ impl Stamp {
 
     /// Reads what [`Stamp::write`] wrote, from the next four of `parts`.
     fn parse<'a>(parts: &mut impl Iterator<Item = &'a str>) -> Option<Stamp> {
+        let mut number = || parse_integer(parts.next()?.as_bytes());
         Some(Stamp {
-            size: parts.next()?.parse().ok()?,
-            modified: parts.next()?.parse().ok()?,
-            changed: parts.next()?.parse().ok()?,
-            inode: parts.next()?.parse().ok()?,
+            size: u64::try_from(number()?).ok()?,
+            modified: number()?,
+            changed: number()?,
+            inode: u64::try_from(number()?).ok()?,
         })
     }
 }
@@ -375,9 +376,7 @@ impl Manifest {
     pub fn unchanged(&self, root: &Path) -> bool {
         let check = Check::new(root, self);
         std::thread::scope(|scope| {
-            for _ in 0..check.helpers() {
-                scope.spawn(|| check.run());
-            }
+            check.start_helpers(scope);
             check.run();
         });
         check.passed()
@@ -445,6 +444,14 @@ impl<'a> Check<'a> {
             items => std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(items - 1),
+        }
+    }
+
+    /// Starts [`Check::helpers`] threads in `scope`, each running
+    /// [`Check::run`]; this thread joins in with its own call.
+    pub fn start_helpers<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>) {
+        for _ in 0..self.helpers() {
+            scope.spawn(|| self.run());
         }
     }
 

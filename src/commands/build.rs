@@ -31,9 +31,7 @@ pub fn run(global: &Global) -> Result<()> {
         .map(|cache| Check::new(root, &cache.articles));
     let (config, settings, fresh) = std::thread::scope(|scope| {
         if let Some(check) = &check {
-            for _ in 0..check.helpers() {
-                scope.spawn(|| check.run());
-            }
+            check.start_helpers(scope);
         }
         let config = super::load_config(root);
         let settings = crate::cache::settings_digest(root);
