@@ -20,6 +20,9 @@
 # no-op, Hugo, then again) and the table shows medians. Wall time is
 # taken from spawning the process to reaping it, peak RSS is its
 # ru_maxrss (benches/measure.py; the same figure GNU time's %M gives).
+# "Files written by no-op" counts the files under public/ and .pressroom/
+# whose inode, size or times differ after the no-op, or that it created
+# or removed. The header names the commit and the binary's hash.
 #
 # Usage: bash benches/build.sh [--sizes 1000,10000,100000] [--runs 5]
 #                              [--hugo-runs-big 1] [--hugo-all-max 10000]
@@ -96,6 +99,12 @@ measure() {
     cat "$tmp/measured"
 }
 
+# stamps DIR… — every file under DIR with its inode, size and
+# modification and change times (nanoseconds), a line each, sorted.
+stamps() {
+    find "$@" -type f -printf '%p\t%i %s %T@ %C@\n' 2>/dev/null | sort
+}
+
 # median N… — of whole numbers; "-" when there are none.
 median() {
     if [ $# -eq 0 ]; then echo "-"; return; fi
@@ -136,12 +145,14 @@ for n in "${size_list[@]}"; do
             cold_us+=("$us") cold_kb+=("$kb")
             printf '%s\t%s\tpressroom-cold\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
 
-            touch "$tmp/marker"
-            sleep 0.01
+            stamps "$site/pressroom/public" "$site/pressroom/.pressroom" >"$tmp/before"
             read -r us kb < <(measure "$site/pressroom" "$pressroom" --quiet build)
             noop_us+=("$us") noop_kb+=("$kb")
             printf '%s\t%s\tpressroom-noop\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
-            changed=$(find "$site/pressroom/public" -newer "$tmp/marker" -type f | wc -l)
+            # Files the no-op created, changed, replaced or removed, in the
+            # output folder or the build cache: any write shows in the stamps.
+            stamps "$site/pressroom/public" "$site/pressroom/.pressroom" >"$tmp/after"
+            changed=$(comm -3 "$tmp/before" "$tmp/after" | sed 's/^\t//' | cut -f1 | sort -u | wc -l)
             rewritten=$((rewritten + changed))
 
             if [ "$run_hugo" = 1 ] && [ "$r" -le "$hugo_runs" ]; then
@@ -169,9 +180,9 @@ for n in "${size_list[@]}"; do
 done
 
 echo
-echo "pressroom $("$pressroom" --version | awk '{ print $2 }'), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores; medians of $runs runs (Hugo runs in the last column)"
+echo "pressroom $("$pressroom" --version | awk '{ print $2 }') ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo 'no git'), binary sha256 $(sha256sum "$pressroom" | cut -c1-12)), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores; medians of $runs runs (Hugo runs in the last column)"
 {
-    printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfiles rewritten by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
+    printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfiles written by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
     printf '%s\n' "${rows[@]}"
 } | column -t -s $'\t'
 echo
