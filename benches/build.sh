@@ -19,7 +19,7 @@
 # The runs of one scenario are interleaved (pressroom cold, pressroom
 # no-op, Hugo, then again) and the table shows medians. Wall time is
 # taken from spawning the process to reaping it, peak RSS is its
-# ru_maxrss (benches/measure.py; the same figure GNU time's %M gives).
+# ru_maxrss (benches/measure.c; the same figure GNU time's %M gives).
 # "Files written by no-op" counts the files under public/ and .pressroom/
 # whose inode, size or times differ after the no-op, or that it created
 # or removed. The header names the commit and the binary's hash.
@@ -82,16 +82,17 @@ echo "building pressroom (release) and the site generator…" >&2
 (cd "$repo" && cargo build --release --quiet)
 pressroom=$repo/target/release/pressroom
 rustc --edition 2021 -O "$repo/benches/gen.rs" -o "$work/gen"
+cc -O2 -Wall -o "$work/measure" "$repo/benches/measure.c"
 gen_hash=$(sha256sum "$repo/benches/gen.rs" | cut -c1-16)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # measure DIR CMD… — runs CMD in DIR; prints "wall_us peak_kb"
-# (benches/measure.py: the command's own time, not the shell's).
+# (benches/measure.c: the command's own time, not the shell's).
 measure() {
     local dir=$1; shift
-    if ! python3 "$repo/benches/measure.py" "$dir" "$tmp/out" "$@" >"$tmp/measured"; then
+    if ! "$work/measure" "$dir" "$tmp/out" "$@" >"$tmp/measured"; then
         echo "failed in $dir: $*" >&2
         cat "$tmp/out" >&2
         exit 1
