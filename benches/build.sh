@@ -28,6 +28,7 @@
 #                              [--hugo-runs-big 1] [--hugo-all-max 10000]
 #                              [--work DIR] [--no-hugo]
 #                              [--scenarios limit20,all,tags]
+#                              [--layout files|bundles]
 #
 #   --sizes          article counts (default 1000,10000,100000)
 #   --runs           runs per scenario (default 5)
@@ -43,6 +44,9 @@
 #                    the size stay the same
 #   --no-hugo        pressroom only
 #   --scenarios      which scenarios, in order (default limit20,all,tags)
+#   --layout         files: content/YYYY/post-N.md (default); bundles: a
+#                    folder per article, content/YYYY/post-N/index.md (as
+#                    Hugo's page bundles keep an article with its images)
 #
 # Raw numbers of every run go to WORK/runs.tsv.
 set -euo pipefail
@@ -54,6 +58,7 @@ hugo_all_max=10000
 work=
 use_hugo=1
 scenarios=limit20,all,tags
+layout=files
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes=$2; shift 2 ;;
@@ -63,10 +68,17 @@ while [ $# -gt 0 ]; do
         --work) work=$2; shift 2 ;;
         --no-hugo) use_hugo=0; shift ;;
         --scenarios) scenarios=$2; shift 2 ;;
+        --layout) layout=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+
+case "$layout" in
+    files) site_prefix=site gen_flags=() ;;
+    bundles) site_prefix=bundles gen_flags=(--bundles) ;;
+    *) echo "unknown layout: $layout (files or bundles)" >&2; exit 2 ;;
+esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${work:-$repo/target/bench}
@@ -80,6 +92,7 @@ fi
 
 echo "building pressroom (release) and the site generator…" >&2
 (cd "$repo" && cargo build --release --quiet)
+built_from=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo 'no git')
 pressroom=$repo/target/release/pressroom
 rustc --edition 2021 -O "$repo/benches/gen.rs" -o "$work/gen"
 cc -O2 -Wall -o "$work/measure" "$repo/benches/measure.c"
@@ -121,11 +134,11 @@ printf 'size\tscenario\ttool\trun\twall_us\tpeak_kb\n' >"$work/runs.tsv"
 rows=()
 IFS=, read -r -a size_list <<<"$sizes"
 for n in "${size_list[@]}"; do
-    site=$work/site-$n
+    site=$work/$site_prefix-$n
     if [ "$(cat "$site/.generated" 2>/dev/null)" != "$n $gen_hash" ]; then
         echo "generating $n articles in $site…" >&2
         rm -rf "$site"
-        "$work/gen" "$n" "$site"
+        "$work/gen" "$n" "$site" "${gen_flags[@]+"${gen_flags[@]}"}"
         echo "$n $gen_hash" >"$site/.generated"
         # pressroom trusts modification times once they are 2 s old.
         sleep 2
@@ -181,7 +194,7 @@ for n in "${size_list[@]}"; do
 done
 
 echo
-echo "pressroom $("$pressroom" --version | awk '{ print $2 }') ($(git -C "$repo" describe --always --dirty 2>/dev/null || echo 'no git'), binary sha256 $(sha256sum "$pressroom" | cut -c1-12)), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores; medians of $runs runs (Hugo runs in the last column)"
+echo "pressroom $("$pressroom" --version | awk '{ print $2 }') ($built_from, binary sha256 $(sha256sum "$pressroom" | cut -c1-12)), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores, $layout layout; medians of $runs runs (Hugo runs in the last column)"
 {
     printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfiles written by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
     printf '%s\n' "${rows[@]}"

@@ -8,16 +8,18 @@
 //! Standalone on purpose (std only, compiled by `rustc` from the harness):
 //! it adds no dependency and no target to the crate.
 //!
-//! Usage: gen N OUT_DIR
+//! Usage: gen N OUT_DIR [--bundles]
 //!
 //! Writes:
 //!   OUT_DIR/pressroom/content/YYYY/post-NNNNNN.md
 //!   OUT_DIR/pressroom/config-limit20.toml, config-all.toml, config-tags.toml
 //!   OUT_DIR/hugo/content/posts/YYYY/post-NNNNNN.md
+//! or, with --bundles, a folder per article (a Hugo "page bundle"):
+//! .../YYYY/post-NNNNNN/index.md in place of .../YYYY/post-NNNNNN.md.
 //!   OUT_DIR/hugo/hugo-limit20.toml, hugo-all.toml, hugo-tags.toml,
 //!   layouts/index.rss.xml, layouts/_default/term.rss.xml
 //!
-//! The output is a pure function of N: the same N gives the same bytes.
+//! The output is a pure function of N and the layout.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -522,8 +524,16 @@ fn hugo_term_rss() -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: gen N OUT_DIR");
+    let bundles = match args.get(3).map(String::as_str) {
+        None => false,
+        Some("--bundles") => true,
+        Some(other) => {
+            eprintln!("unknown argument: {other}");
+            std::process::exit(2);
+        }
+    };
+    if !(3..=4).contains(&args.len()) {
+        eprintln!("usage: gen N OUT_DIR [--bundles]");
         std::process::exit(2);
     }
     let n: usize = args[1].parse().unwrap_or_else(|_| {
@@ -536,7 +546,11 @@ fn main() {
     let mut bytes = 0usize;
     for i in 0..n {
         let a = article(i);
-        let name = format!("{:04}/post-{i:06}.md", a.year);
+        let name = if bundles {
+            format!("{:04}/post-{i:06}/index.md", a.year)
+        } else {
+            format!("{:04}/post-{i:06}.md", a.year)
+        };
         let text = format!("---\n{}---\n\n{}", a.front_matter, a.body);
         bytes += text.len();
         write(&pressroom.join("content").join(&name), &text);
