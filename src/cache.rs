@@ -535,39 +535,45 @@ impl<'a> Check<'a> {
 
     /// A cursor on folder `index` when it still has its stamp. The folder
     /// `previous` has open is kept when it is this one's parent, and
-    /// closed otherwise before another is opened.
+    /// closed otherwise before another is opened; its name buffer is
+    /// reused (with a folder per article, this runs once per article).
     fn enter(&self, index: usize, previous: Option<Cursor<'a>>) -> Option<Cursor<'a>> {
         let (path, stamp) = self.manifest.folders.get(index)?;
+        let (open, mut buffer) = match previous {
+            Some(c) => (Some((c.path, c.open)), c.name),
+            None => (None, Vec::new()),
+        };
+        buffer.clear();
         let few = self
             .manifest
             .held
             .get(index)
             .is_some_and(|&n| n < Self::OPEN_FROM);
         if let (true, Some(parent), Some(name)) = (few, path.parent(), path.file_name()) {
-            let open = match previous.filter(|c| c.path == parent) {
-                Some(c) => c.open,
+            let open = match open.filter(|(open_path, _)| *open_path == parent) {
+                Some((_, open)) => open,
                 None => open_dir(&self.root.join(parent))?,
             };
             // Names in the cache are UTF-8 (see `Manifest::record`).
-            let mut name = name.to_str()?.as_bytes().to_vec();
-            name.push(0);
-            let now = folder_stamp(&open, CStr::from_bytes_with_nul(&name).ok()?);
-            name.pop();
-            name.push(b'/');
+            buffer.extend_from_slice(name.to_str()?.as_bytes());
+            buffer.push(0);
+            let now = folder_stamp(&open, CStr::from_bytes_with_nul(&buffer).ok()?);
+            buffer.pop();
+            buffer.push(b'/');
             return (now == Some(*stamp)).then(|| Cursor {
                 folder: index,
                 path: parent,
                 open,
-                prefix: name.len(),
-                name,
+                prefix: buffer.len(),
+                name: buffer,
             });
         }
-        drop(previous);
+        drop(open);
         Some(Cursor {
             folder: index,
             path,
             open: open_folder(&self.root.join(path), stamp)?,
-            name: Vec::new(),
+            name: buffer,
             prefix: 0,
         })
     }
