@@ -5,9 +5,18 @@ use std::path::PathBuf;
 use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
 
+/// `pressroom --version`: the release and the commit it was built from
+/// (named by build.rs).
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("PRESSROOM_BUILT_FROM"),
+    ")"
+);
+
 /// Publish Markdown articles as RSS, Atom and JSON feeds and email newsletters.
 #[derive(Debug, Parser)]
-#[command(name = "pressroom", version, about, propagate_version = true)]
+#[command(name = "pressroom", version = LONG_VERSION, about, propagate_version = true)]
 #[command(
     after_help = "Examples:\n  pressroom build\n  pressroom --root ~/sites/dispatch check\n  pressroom new \"Rust at the Edge\""
 )]
