@@ -80,6 +80,9 @@ pub enum Command {
         after_help = "Examples:\n  pressroom unsubscribe reader@example.com\n  pressroom unsubscribe --token \"$TOKEN\"   # from a web form or CGI; needs PRESSROOM_SECRET"
     )]
     Unsubscribe(UnsubscribeArgs),
+    /// Write the man pages or a shell's completion script (for installing).
+    #[command(subcommand)]
+    Generate(GenerateCommand),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(
         after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
@@ -162,6 +165,26 @@ pub struct InitArgs {
     /// Folder to create the site in (created if missing; must not already
     /// hold a config.toml).
     pub dir: PathBuf,
+}
+
+/// `pressroom generate …`
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Write pressroom.1 and a page per subcommand (pressroom-send.1, …) into DIR.
+    #[command(after_help = "Example:\n  pressroom generate man /usr/local/share/man/man1")]
+    Man {
+        /// Folder to write the pages to (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the completion script for SHELL.
+    #[command(
+        after_help = "Examples:\n  pressroom generate completions bash > ~/.local/share/bash-completion/completions/pressroom\n  pressroom generate completions zsh > ~/.zfunc/_pressroom\n  pressroom generate completions fish > ~/.config/fish/completions/pressroom.fish"
+    )]
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn parse_now(value: &str) -> Result<DateTime<FixedOffset>, String> {

@@ -3,6 +3,7 @@
 
 mod build;
 mod check;
+mod generate;
 mod init;
 mod new;
 mod preview;
@@ -26,6 +27,7 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub fn run(cli: Cli) -> Result<()> {
     let global = &cli.global;
     match &cli.command {
+        Command::Generate(what) => generate::run(what),
         Command::Build => build::run(global),
         Command::Check => check::run(global),
         Command::New(args) => new::run(global, args),
