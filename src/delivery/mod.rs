@@ -61,55 +61,37 @@ pub use self::smtp::Outcome;
 /// they need thousands of precise outcomes per second. Integration tests
 /// use real servers.
 pub trait Transport: Send {
-    /// Sends `message`. `ready` is called once the server has taken the
-    /// envelope, right before the body (the step after which the server
-    /// may accept): it waits until this connection's previous message is
-    /// recorded in the ledger, and says false when the run is gone, in
-    /// which case the body must not be sent.
-    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
-
-    /// [`Transport::send_when`] with the message's bytes already made
-    /// (`formatted` is `message.formatted()`), so that the coordinator
-    /// makes them while the connection is busy with the previous message.
-    /// Transports that never write the bytes need not override it.
-    fn send_formatted_when(
-        &mut self,
-        message: &Message,
-        formatted: Vec<u8>,
-        ready: &mut dyn FnMut() -> bool,
-    ) -> Outcome {
-        debug_assert!(formatted == message.formatted());
-        self.send_when(message, ready)
-    }
-
-    /// [`Transport::send_formatted_when`] that may also start the next
-    /// message early. Right before this body goes out (after `ready`), a
-    /// transport that can pipeline calls `next`; when it gives the next
-    /// message's envelope, the transport sends that envelope behind this
-    /// body, so its replies come back with this body's, and keeps them for
-    /// the next call, which must be for that message (a call for another
-    /// message abandons the envelope). That next body still waits for its
-    /// own `ready`. Transports that cannot pipeline need not override it
-    /// (and never call `next`).
-    fn send_pipelined(
+    /// Sends `message`, whose bytes are `formatted` (made by the caller
+    /// while the connection was busy with the previous message).
+    ///
+    /// `ready` is called once the server has taken the envelope, right
+    /// before the body (the step after which the server may accept): it
+    /// waits until this connection's previous message is recorded in the
+    /// ledger, and says false when the run is gone, in which case the body
+    /// must not be sent.
+    ///
+    /// Right after `ready`, a transport that can pipeline may call `next`;
+    /// when it gives the next message's envelope, the transport sends that
+    /// envelope behind this body, so its replies come back with this
+    /// body's, and keeps them for the next call, which must be for that
+    /// message (a call for another message abandons the envelope). That
+    /// next body still waits for its own `ready`.
+    fn send_when(
         &mut self,
         message: &Message,
         formatted: Vec<u8>,
         ready: &mut dyn FnMut() -> bool,
         next: &mut dyn FnMut() -> Option<Ahead>,
-    ) -> Outcome {
-        let _ = next;
-        self.send_formatted_when(message, formatted, ready)
-    }
+    ) -> Outcome;
 
-    /// Sends `message` now.
+    /// Sends `message` now, on its own.
     fn send(&mut self, message: &Message) -> Outcome {
-        self.send_when(message, &mut || true)
+        self.send_when(message, message.formatted(), &mut || true, &mut || None)
     }
 }
 
 /// What a transport needs to send a message's envelope ahead of its
-/// turn (see [`Transport::send_pipelined`]).
+/// turn (see [`Transport::send_when`]).
 #[derive(Debug, Clone)]
 pub struct Ahead {
     pub envelope: lettre::address::Envelope,
@@ -519,7 +501,7 @@ impl<'a> Run<'a> {
                     // A panicking transport must not leave the coordinator
                     // waiting for a result: report it as fatal and retire.
                     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send_pipelined(&job.message, job.formatted, &mut ready, &mut next)
+                        transport.send_when(&job.message, job.formatted, &mut ready, &mut next)
                     }));
                     let (outcome, retire) = match sent {
                         Ok(outcome) => (outcome, false),
@@ -853,7 +835,13 @@ mod tests {
     }
 
     impl Transport for Script {
-        fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            message: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             if !ready() {
                 return Outcome::Deferred {
                     reply: "run gone".into(),
@@ -1017,7 +1005,13 @@ mod tests {
     }
 
     impl Transport for Checking {
-        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            _: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             // Give the coordinator every chance to run ahead.
             std::thread::sleep(Duration::from_micros(300));
             assert!(ready(), "the run is still there");
@@ -1075,7 +1069,13 @@ mod tests {
     struct Bodies(Arc<std::sync::atomic::AtomicU64>);
 
     impl Transport for Bodies {
-        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            _: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             if !ready() {
                 return Outcome::Deferred {
                     reply: "not sent: the run stopped before the body".into(),
