@@ -20,6 +20,9 @@
 # no-op, Hugo, then again) and the table shows medians. Wall time is
 # taken from spawning the process to reaping it, peak RSS is its
 # ru_maxrss (benches/measure.c; the same figure GNU time's %M gives).
+# "Floor" is benches/floor.c stat'ing the same article files, one after
+# another, and nothing else: the least a no-op build could cost (run
+# right after each no-op; "no-op/floor" is the ratio of the medians).
 # "Files written by no-op" counts the files under public/ and .pressroom/
 # whose inode, size or times differ after the no-op, or that it created
 # or removed. The header names the commit and the binary's hash.
@@ -96,6 +99,7 @@ built_from=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo 'no gi
 pressroom=$repo/target/release/pressroom
 rustc --edition 2021 -O "$repo/benches/gen.rs" -o "$work/gen"
 cc -O2 -Wall -o "$work/measure" "$repo/benches/measure.c"
+cc -O2 -Wall -o "$work/floor" "$repo/benches/floor.c"
 gen_hash=$(sha256sum "$repo/benches/gen.rs" | cut -c1-16)
 
 tmp=$(mktemp -d)
@@ -143,6 +147,8 @@ for n in "${size_list[@]}"; do
         # pressroom trusts modification times once they are 2 s old.
         sleep 2
     fi
+    # The article files, for the floor.
+    (cd "$site/pressroom" && find content -type f -name '*.md' | sort) >"$tmp/articles"
     hugo_runs=$runs
     [ "$n" -ge 50000 ] && hugo_runs=$hugo_runs_big
     IFS=, read -r -a scenario_list <<<"$scenarios"
@@ -150,7 +156,7 @@ for n in "${size_list[@]}"; do
         run_hugo=$use_hugo
         [ "$scenario" != limit20 ] && [ "$n" -gt "$hugo_all_max" ] && run_hugo=0
         cp "$site/pressroom/config-$scenario.toml" "$site/pressroom/config.toml"
-        cold_us=() cold_kb=() noop_us=() noop_kb=() hugo_us=() hugo_kb=()
+        cold_us=() cold_kb=() noop_us=() noop_kb=() floor_us=() hugo_us=() hugo_kb=()
         rewritten=0
         for ((r = 1; r <= runs; r++)); do
             echo "  $n $scenario run $r/$runs" >&2
@@ -169,6 +175,10 @@ for n in "${size_list[@]}"; do
             changed=$(comm -3 "$tmp/before" "$tmp/after" | sed 's/^\t//' | cut -f1 | sort -u | wc -l)
             rewritten=$((rewritten + changed))
 
+            read -r us kb < <(measure "$site/pressroom" "$work/floor" "$tmp/articles")
+            floor_us+=("$us")
+            printf '%s\t%s\tfloor\t%s\t%s\t%s\n' "$n" "$scenario" "$r" "$us" "$kb" >>"$work/runs.tsv"
+
             if [ "$run_hugo" = 1 ] && [ "$r" -le "$hugo_runs" ]; then
                 rm -rf "$site/hugo/public" "$site/hugo/resources"
                 read -r us kb < <(measure "$site/hugo" hugo --quiet --config "hugo-$scenario.toml" --cacheDir "$site/hugo/resources/cache")
@@ -179,15 +189,16 @@ for n in "${size_list[@]}"; do
         # Items in every RSS file (the main feed, and each tag's).
         items=$(find "$site/pressroom/public" -name rss.xml -exec cat {} + | grep -c '<item>' || true)
         c_us=$(median "${cold_us[@]}") c_kb=$(median "${cold_kb[@]}")
-        o_us=$(median "${noop_us[@]}")
+        o_us=$(median "${noop_us[@]}") f_us=$(median "${floor_us[@]}")
         h_us=$(median "${hugo_us[@]+"${hugo_us[@]}"}") h_kb=$(median "${hugo_kb[@]+"${hugo_kb[@]}"}")
         h_items=-
         if [ "${#hugo_us[@]}" -gt 0 ]; then
             h_items=$(find "$site/hugo/public" -name index.xml -exec cat {} + | grep -c '<item>' || true)
         fi
-        rows+=("$(printf '%s\t%s\t%s/%s\t%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t%s\t%s\t%s' \
+        rows+=("$(printf '%s\t%s\t%s/%s\t%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' \
             "$n" "$scenario" "$items" "$h_items" \
             "$(secs "$c_us")" "$(mb "$c_kb")" "$(secs "$o_us")" "$(awk -v a="$o_us" -v b="$c_us" 'BEGIN { printf "%.1f", 100 * a / b }')" \
+            "$(secs "$f_us")" "$(ratio "$o_us" "$f_us")" \
             "$rewritten" "$(secs "$h_us")" "$(mb "$h_kb")" \
             "$(ratio "$c_us" "$h_us")" "$(ratio "$c_kb" "$h_kb")" "${#hugo_us[@]}")")
     done
@@ -196,7 +207,7 @@ done
 echo
 echo "pressroom $("$pressroom" --version | awk '{ print $2 }') ($built_from, binary sha256 $(sha256sum "$pressroom" | cut -c1-12)), $( [ "$use_hugo" = 1 ] && hugo version | awk '{ print $1, $2 }' || echo 'no hugo'), $(nproc) cores, $layout layout; medians of $runs runs (Hugo runs in the last column)"
 {
-    printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfiles written by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
+    printf 'articles\tscenario\titems p/h\tp cold s\tp MB\tp no-op s\tno-op/cold\tfloor s\tno-op/floor\tfiles written by no-op\thugo s\thugo MB\ttime p/h\tmem p/h\thugo runs\n'
     printf '%s\n' "${rows[@]}"
 } | column -t -s $'\t'
 echo

@@ -27,6 +27,7 @@
 # Usage: bash benches/send.sh [--sizes 10000,100000] [--runs 3]
 #                             [--big-runs 1] [--concurrency 1] [--work DIR]
 #                             [--sinks rust,aiosmtpd] [--extra-concurrency N]
+#                             [--binary PATH]
 #
 #   --sizes        subscriber counts (default 10000,100000)
 #   --runs         runs per client for sizes below 50000 (default 3)
@@ -38,6 +39,8 @@
 #   --extra-concurrency  also run pressroom with this many connections
 #                  (an extra row; the headline compares one connection
 #                  with one connection)
+#   --binary       measure this pressroom binary instead of building the
+#                  repository's (to compare versions)
 #
 # Raw numbers of every run go to WORK/runs.tsv.
 set -euo pipefail
@@ -49,6 +52,7 @@ concurrency=1
 work=
 sinks=rust,aiosmtpd
 extra=
+binary=
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes=$2; shift 2 ;;
@@ -58,6 +62,7 @@ while [ $# -gt 0 ]; do
         --work) work=$2; shift 2 ;;
         --sinks) sinks=$2; shift 2 ;;
         --extra-concurrency) extra=$2; shift 2 ;;
+        --binary) binary=$(realpath "$2"); shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -79,8 +84,10 @@ if ! "$py" -c 'import aiosmtpd' 2>/dev/null; then
 fi
 
 echo "building pressroom (release) and the sink…" >&2
-(cd "$repo" && cargo build --release --quiet)
-pressroom=$repo/target/release/pressroom
+if [ -z "$binary" ]; then
+    (cd "$repo" && cargo build --release --quiet)
+fi
+pressroom=${binary:-$repo/target/release/pressroom}
 rustc --edition 2021 -O "$repo/benches/sink.rs" -o "$work/sink"
 
 tmp=$(mktemp -d)

@@ -9,7 +9,7 @@
 //! - every folder the build listed, and every article file it read, with
 //!   the same [`Stamp`] (size, times, inode). A file added to, removed from
 //!   or renamed in a folder changes that folder's stamp, so the folders
-//!   need not be listed again: each article is looked up by name;
+//!   need not be listed again: each article is stat'ed by its path;
 //! - `now` falls where the set of published articles is the same as then:
 //!   at or after the newest publish date that had come, and before the
 //!   earliest that had not (a scheduled article goes public as time passes,
@@ -23,17 +23,14 @@
 //! changed twice within one clock tick would otherwise go unnoticed, so a
 //! build that sees such a young one saves no cache.
 
-use std::collections::HashMap;
-use std::ffi::CStr;
 use std::fmt::Write as _;
 use std::fs::Metadata;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use chrono::{DateTime, FixedOffset};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::content::{Found, Site};
@@ -42,7 +39,7 @@ use crate::content::{Found, Site};
 pub const CACHE_FILE: &str = ".pressroom/build-cache";
 
 /// The first line of a cache file; a change of format changes it.
-const MAGIC: &str = "pressroom-build-cache 2";
+const MAGIC: &str = "pressroom-build-cache 3";
 
 /// How old a stamp's times must be before a cache relies on them (coarse
 /// file-system clocks tick in up to two seconds).
@@ -109,16 +106,6 @@ impl Stamp {
             modified,
             changed: modified,
             inode: 0,
-        })
-    }
-
-    #[cfg(target_os = "linux")]
-    fn from_stat(stat: &rustix::fs::Stat) -> Option<Stamp> {
-        Some(Stamp {
-            size: u64::try_from(stat.st_size).ok()?,
-            modified: i128::from(stat.st_mtime) * 1_000_000_000 + i128::from(stat.st_mtime_nsec),
-            changed: i128::from(stat.st_ctime) * 1_000_000_000 + i128::from(stat.st_ctime_nsec),
-            inode: stat.st_ino,
         })
     }
 
@@ -213,110 +200,19 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The article files a build read, and the folders it listed to find
-/// them, each with its stamp: what a later build checks, one stat each,
-/// to know that the articles are the same without listing or reading
-/// anything.
+/// The article files a build read and the folders it listed to find them,
+/// each with its stamp and its path relative to the site root (or
+/// absolute, outside it): what a later build checks, one `stat` each, to
+/// know that the same articles would be found with the same contents. A
+/// file added to, removed from or renamed in a folder changes that
+/// folder's stamp, so the folders need not be listed again.
+///
+/// Kept as the lines of the cache file, `folder STAMP PATH` and `article
+/// STAMP PATH`, and checked from them.
 #[derive(Debug, Default)]
 pub struct Manifest {
-    /// Every folder listed, relative to the site root (or absolute, outside
-    /// it), content folder first.
-    folders: Vec<(PathBuf, Stamp)>,
-    /// How many articles each folder holds (the lines that name it).
-    held: Vec<usize>,
-    /// How many article lines there are.
-    count: usize,
-    /// One line per article file: the index of its folder in `folders`,
-    /// its stamp, and its name in that folder.
-    lines: Lines,
+    lines: String,
 }
-
-/// Where the article lines of a [`Manifest`] are.
-#[derive(Debug)]
-enum Lines {
-    /// In memory, as a build records them.
-    Text(String),
-    /// In the cache file, `len` bytes from byte `start`: the threads that
-    /// check them read a chunk each at a time, so a cache is never held
-    /// whole (one of 100,000 articles has about 7 MB of lines).
-    #[cfg(unix)]
-    File {
-        file: std::fs::File,
-        start: u64,
-        len: usize,
-    },
-}
-
-impl Default for Lines {
-    fn default() -> Lines {
-        Lines::Text(String::new())
-    }
-}
-
-impl Lines {
-    fn len(&self) -> usize {
-        match self {
-            Lines::Text(text) => text.len(),
-            #[cfg(unix)]
-            Lines::File { len, .. } => *len,
-        }
-    }
-
-    /// Copies the lines that start in bytes `from..to` into `buffer`, and
-    /// returns where they are in it. None when they cannot be read, or a
-    /// line is longer than any [`Manifest::record`] writes.
-    fn starting_in(&self, from: usize, to: usize, buffer: &mut Vec<u8>) -> Option<Range<usize>> {
-        if from >= self.len() {
-            return Some(0..0);
-        }
-        // From the byte before (does a line start at `from`?) to a whole
-        // line past `to`.
-        let first = from.saturating_sub(1);
-        let last = (to + MAX_LINE).min(self.len());
-        match self {
-            Lines::Text(text) => {
-                buffer.clear();
-                buffer.extend_from_slice(text.as_bytes().get(first..last)?);
-            }
-            #[cfg(unix)]
-            Lines::File { file, start, .. } => {
-                use std::os::unix::fs::FileExt;
-                buffer.resize(last - first, 0);
-                file.read_exact_at(buffer, start + first as u64).ok()?;
-            }
-        }
-        let begin = match from {
-            0 => 0,
-            _ => memchr::memchr(b'\n', buffer)? + 1,
-        };
-        let end = if to >= self.len() {
-            buffer.len()
-        } else {
-            let at = to - 1 - first;
-            at + memchr::memchr(b'\n', &buffer[at..])? + 1
-        };
-        Some(begin..end.max(begin))
-    }
-
-    /// All of them, as text.
-    fn text(&self) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            Lines::Text(text) => Some(std::borrow::Cow::Borrowed(text)),
-            #[cfg(unix)]
-            Lines::File { .. } => {
-                let mut buffer = Vec::new();
-                let range = self.starting_in(0, self.len(), &mut buffer)?;
-                buffer.truncate(range.end);
-                buffer.drain(..range.start);
-                String::from_utf8(buffer).ok().map(std::borrow::Cow::Owned)
-            }
-        }
-    }
-}
-
-/// Longer than any article line: a name is at most 255 bytes, and the five
-/// numbers before it at most 39 digits each.
-const MAX_LINE: usize = 1024;
 
 impl Manifest {
     /// The manifest of the article files `found` by a build that started
@@ -324,7 +220,7 @@ impl Manifest {
     /// file; the folders are stamped now. None when it cannot be relied
     /// on: a problem was found, some stamp is missing or younger than
     /// [`SETTLE`] (a folder changed since the build started is young), or
-    /// a name does not fit on a line of UTF-8 text.
+    /// a path does not fit on a line of UTF-8 text.
     pub fn record(
         root: &Path,
         found: &Found,
@@ -335,316 +231,65 @@ impl Manifest {
             return None;
         }
         let trusted_before = trusted(started)?;
-        let mut folders = Vec::with_capacity(found.folders.len());
-        let mut index = HashMap::with_capacity(found.folders.len());
-        for (i, folder) in found.folders.iter().enumerate() {
-            let stamp = Stamp::of_folder(folder).filter(|s| s.settled(trusted_before))?;
-            let relative = folder.strip_prefix(root).unwrap_or(folder);
-            line_safe(relative.to_str()?)?;
-            folders.push((relative.to_path_buf(), stamp));
-            index.insert(folder.as_os_str(), i);
-        }
-        let mut lines = String::with_capacity(found.files.len() * 64);
-        // The files of one folder mostly come one after another.
-        let mut last = None;
-        let mut held = vec![0; folders.len()];
-        for (path, stamp) in found.files.iter().zip(stamps) {
+        let folders = found
+            .folders
+            .iter()
+            .map(|f| ("folder", f, Stamp::of_folder(f)));
+        let files = found
+            .files
+            .iter()
+            .zip(stamps)
+            .map(|(f, s)| ("article", f, *s));
+        let mut lines = String::with_capacity((found.folders.len() + found.files.len()) * 80);
+        for (kind, path, stamp) in folders.chain(files) {
             let stamp = stamp.filter(|s| s.settled(trusted_before))?;
-            let parent = path.parent()?.as_os_str();
-            let folder = match last {
-                Some((previous, i)) if previous == parent => i,
-                _ => *index.get(parent)?,
-            };
-            last = Some((parent, folder));
-            held[folder] += 1;
-            let name = line_safe(path.file_name()?.to_str()?)?;
-            let _ = write!(lines, "{folder} ");
-            stamp.write(&mut lines);
-            let _ = writeln!(lines, " {name}");
+            let relative = path.strip_prefix(root).unwrap_or(path);
+            write_line(&mut lines, kind, &stamp, relative)?;
         }
-        Some(Manifest {
-            folders,
-            held,
-            count: found.files.len(),
-            lines: Lines::Text(lines),
-        })
+        Some(Manifest { lines })
     }
 
     /// True when every folder and every article file of the manifest is
     /// still there with its stamp: then the same article files would be
-    /// found, with the same contents.
+    /// found, with the same contents. The stats run on every core.
     pub fn unchanged(&self, root: &Path) -> bool {
-        let check = Check::new(root, self);
-        std::thread::scope(|scope| {
-            check.start_helpers(scope);
-            check.run();
-        });
-        check.passed()
-    }
-}
-
-/// A check that the articles of a [`Manifest`] are unchanged, shared by
-/// the threads that run it: this one, which starts at once, and one
-/// helper per other core, which join in as soon as they run (a thread
-/// pool would start every worker first and leave this thread waiting).
-/// Each takes the article lines a chunk at a time; all stop at the first
-/// change.
-pub struct Check<'a> {
-    root: &'a Path,
-    manifest: &'a Manifest,
-    /// The folders that hold no article, checked on their own a batch at
-    /// a time before the chunks of lines (a folder that holds some is
-    /// checked when a thread opens it for them).
-    empty: Vec<usize>,
-    /// Batches of `empty`, then chunks of lines.
-    items: usize,
-    chunks: usize,
-    next: AtomicUsize,
-    /// Article lines checked so far.
-    seen: AtomicUsize,
-    failed: AtomicBool,
-}
-
-impl<'a> Check<'a> {
-    /// Bytes of article lines per chunk (about 250 articles).
-    const CHUNK: usize = 16 * 1024;
-
-    /// Folders per batch of [`Check::empty`].
-    const FOLDERS: usize = 64;
-
-    /// A folder that holds at least this many articles is opened to
-    /// check them; one that holds fewer is looked up from its parent (see
-    /// [`Cursor`]). Opening costs two calls more per folder, and saves
-    /// walking one more name per article.
-    const OPEN_FROM: usize = 16;
-
-    pub fn new(root: &'a Path, manifest: &'a Manifest) -> Check<'a> {
-        let empty: Vec<usize> = (0..manifest.folders.len())
-            .filter(|&i| manifest.held.get(i) == Some(&0))
-            .collect();
-        let chunks = manifest.lines.len().div_ceil(Self::CHUNK);
-        Check {
-            root,
-            manifest,
-            items: empty.len().div_ceil(Self::FOLDERS) + chunks,
-            empty,
-            chunks,
-            next: AtomicUsize::new(0),
-            seen: AtomicUsize::new(0),
-            failed: AtomicBool::new(
-                manifest.folders.is_empty() || manifest.held.len() != manifest.folders.len(),
-            ),
-        }
-    }
-
-    /// How many threads besides this one to start: one per core, so one
-    /// more thread than cores, as long as there are chunks for them. With
-    /// one thread per core, a scheduler that packs threads onto few cores
-    /// (as some virtual machines' kernels do) was seen to run the helper on
-    /// this thread's core for milliseconds while the other core idled:
-    /// 12.2 ms against 9.5 ms for a no-op build of 10,000 articles on two
-    /// cores. The extra thread costs a few context switches.
-    pub fn helpers(&self) -> usize {
-        match self.items {
-            0 | 1 => 0,
-            items => std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(items - 1),
-        }
-    }
-
-    /// Starts [`Check::helpers`] threads in `scope`, each running
-    /// [`Check::run`]; this thread joins in with its own call.
-    pub fn start_helpers<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>) {
-        for _ in 0..self.helpers() {
-            scope.spawn(|| self.run());
-        }
-    }
-
-    /// Checks batches of folders and chunks of lines until none is left
-    /// or something changed. A thread keeps open the one folder it looks
-    /// articles up in (a site with a folder per article would otherwise
-    /// need one descriptor per folder); threads that share one descriptor
-    /// would contend on its reference count at every stat.
-    pub fn run(&self) {
-        let batches = self.items - self.chunks;
-        let mut cursor: Option<Cursor<'a>> = None;
-        let mut buffer = Vec::new();
-        while !self.failed.load(Ordering::Relaxed) {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.items {
-                break;
-            }
-            let same = if i < batches {
-                let end = ((i + 1) * Self::FOLDERS).min(self.empty.len());
-                self.empty[i * Self::FOLDERS..end]
-                    .iter()
-                    .all(|&folder| self.folder_unchanged(folder))
-            } else {
-                self.check_chunk(i - batches, &mut buffer, &mut cursor)
-            };
-            if !same {
-                self.stop();
-            }
-        }
-    }
-
-    /// Checks the lines of chunk `i`.
-    fn check_chunk(&self, i: usize, buffer: &mut Vec<u8>, cursor: &mut Option<Cursor<'a>>) -> bool {
-        let Some(range) =
-            self.manifest
+        self.lines.starts_with("folder ")
+            && self
                 .lines
-                .starting_in(i * Self::CHUNK, (i + 1) * Self::CHUNK, buffer)
-        else {
-            return false;
-        };
-        let mut seen = 0;
-        let mut lines = &mut buffer[range];
-        let mut same = true;
-        while same && !lines.is_empty() {
-            // Each line ends with a newline; made a NUL, the name before it
-            // is handed to the kernel as it is.
-            let Some(end) = memchr::memchr(b'\n', lines) else {
-                same = false;
-                break;
-            };
-            let (line, rest) = std::mem::take(&mut lines).split_at_mut(end + 1);
-            lines = rest;
-            line[end] = 0;
-            seen += 1;
-            same = parse_article(line).is_some_and(|(folder, stamp, name)| {
-                if cursor.as_ref().is_none_or(|c| c.folder != folder) {
-                    *cursor = self.enter(folder, cursor.take());
-                }
-                cursor
-                    .as_mut()
-                    .is_some_and(|c| c.article_stamp(name) == Some(stamp))
-            });
-        }
-        self.seen.fetch_add(seen, Ordering::Relaxed);
-        same
-    }
-
-    /// Whether folder `index` still has its stamp.
-    fn folder_unchanged(&self, index: usize) -> bool {
-        self.manifest
-            .folders
-            .get(index)
-            .is_some_and(|(path, stamp)| Stamp::of_folder(&self.root.join(path)) == Some(*stamp))
-    }
-
-    /// A cursor on folder `index` when it still has its stamp. The folder
-    /// `previous` has open is kept when it is this one's parent, and
-    /// closed otherwise before another is opened; its name buffer is
-    /// reused (with a folder per article, this runs once per article).
-    fn enter(&self, index: usize, previous: Option<Cursor<'a>>) -> Option<Cursor<'a>> {
-        let (path, stamp) = self.manifest.folders.get(index)?;
-        let (open, mut buffer) = match previous {
-            Some(c) => (Some((c.path, c.open)), c.name),
-            None => (None, Vec::new()),
-        };
-        buffer.clear();
-        let few = self
-            .manifest
-            .held
-            .get(index)
-            .is_some_and(|&n| n < Self::OPEN_FROM);
-        if let (true, Some(parent), Some(name)) = (few, path.parent(), path.file_name()) {
-            let open = match open.filter(|(open_path, _)| *open_path == parent) {
-                Some((_, open)) => open,
-                None => open_dir(&self.root.join(parent))?,
-            };
-            // Names in the cache are UTF-8 (see `Manifest::record`).
-            buffer.extend_from_slice(name.to_str()?.as_bytes());
-            buffer.push(0);
-            let now = folder_stamp(&open, CStr::from_bytes_with_nul(&buffer).ok()?);
-            buffer.pop();
-            buffer.push(b'/');
-            return (now == Some(*stamp)).then(|| Cursor {
-                folder: index,
-                path: parent,
-                open,
-                prefix: buffer.len(),
-                name: buffer,
-            });
-        }
-        drop(open);
-        Some(Cursor {
-            folder: index,
-            path,
-            open: open_folder(&self.root.join(path), stamp)?,
-            name: buffer,
-            prefix: 0,
-        })
-    }
-
-    /// Makes every thread stop at its next chunk: the answer is no.
-    pub fn stop(&self) {
-        self.failed.store(true, Ordering::Relaxed);
-    }
-
-    /// Once every [`Check::run`] has returned: whether nothing changed
-    /// (and every article line was there to be checked).
-    pub fn passed(&self) -> bool {
-        !self.failed.load(Ordering::Relaxed)
-            && self.seen.load(Ordering::Relaxed) == self.manifest.count
+                .par_lines()
+                .map_init(PathBuf::new, |path, line| {
+                    let mut parts = line.splitn(6, ' ');
+                    let (Some(kind), Some(stamp)) = (parts.next(), Stamp::parse(&mut parts)) else {
+                        return false;
+                    };
+                    path.clear();
+                    path.push(root);
+                    path.push(parts.next().unwrap_or_default());
+                    let now = match kind {
+                        "folder" => Stamp::of_folder(path),
+                        "article" => Stamp::of(path),
+                        _ => None,
+                    };
+                    now == Some(stamp)
+                })
+                .all(|same| same)
     }
 }
 
-/// Where a checking thread looks up the articles of one folder: the
-/// folder itself, opened, or, for a folder of few articles, its parent,
-/// with the folder's name and a slash before each article's name. With a
-/// folder per article, opening, checking and closing each folder took
-/// four calls per article; from the parent it takes two.
-struct Cursor<'a> {
-    /// The folder's index in the manifest.
-    folder: usize,
-    /// The folder `open` is, relative to the root: kept for the next
-    /// folder with the same parent.
-    path: &'a Path,
-    open: Folder,
-    /// The name last looked up in `open`: `prefix` bytes of folder name
-    /// and slash (none when `open` is the folder), the article's name, NUL.
-    name: Vec<u8>,
-    prefix: usize,
-}
-
-impl Cursor<'_> {
-    /// The stamp of the article `name` in the cursor's folder.
-    fn article_stamp(&mut self, name: &CStr) -> Option<Stamp> {
-        if self.prefix == 0 {
-            return article_stamp(&self.open, name);
-        }
-        self.name.truncate(self.prefix);
-        self.name.extend_from_slice(name.to_bytes_with_nul());
-        article_stamp(&self.open, CStr::from_bytes_with_nul(&self.name).ok()?)
-    }
+/// Adds `KIND STAMP PATH` to `out`; None when `path` cannot be a line of
+/// UTF-8 text.
+fn write_line(out: &mut String, kind: &str, stamp: &Stamp, path: &Path) -> Option<()> {
+    let path = line_safe(path.to_str()?)?;
+    out.push_str(kind);
+    out.push(' ');
+    stamp.write(out);
+    let _ = writeln!(out, " {path}");
+    Some(())
 }
 
 /// `text` when it can be one line of the cache file.
 fn line_safe(text: &str) -> Option<&str> {
     (!text.is_empty() && !text.contains(['\n', '\r'])).then_some(text)
-}
-
-/// A line of the article lines, its newline made a NUL: folder index,
-/// stamp, name. Read byte by byte: a no-op build reads one per article.
-fn parse_article(line: &[u8]) -> Option<(usize, Stamp, &CStr)> {
-    let mut rest = line;
-    let mut number = || {
-        let end = rest.iter().position(|&b| b == b' ')?;
-        let digits = &rest[..end];
-        rest = &rest[end + 1..];
-        parse_integer(digits)
-    };
-    let folder = usize::try_from(number()?).ok()?;
-    let stamp = Stamp {
-        size: u64::try_from(number()?).ok()?,
-        modified: number()?,
-        changed: number()?,
-        inode: u64::try_from(number()?).ok()?,
-    };
-    let name = CStr::from_bytes_with_nul(rest).ok()?;
-    (!name.is_empty()).then_some((folder, stamp, name))
 }
 
 /// A decimal integer, maybe negative, of at most 38 digits.
@@ -669,76 +314,6 @@ fn parse_integer(text: &[u8]) -> Option<i128> {
             .fold(0i128, |value, &digit| value * 10 + i128::from(digit - b'0'))
     };
     Some(if negative { -value } else { value })
-}
-
-/// A folder open for looking up its articles by name, with no path to
-/// walk.
-#[cfg(target_os = "linux")]
-type Folder = rustix::fd::OwnedFd;
-
-/// The folder at `path`, opened.
-#[cfg(target_os = "linux")]
-fn open_dir(path: &Path) -> Option<Folder> {
-    use rustix::fs::{open, Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    open(path, flags, Mode::empty()).ok()
-}
-
-/// The folder at `path`, opened, when it has `stamp`.
-#[cfg(target_os = "linux")]
-fn open_folder(path: &Path, stamp: &Stamp) -> Option<Folder> {
-    let folder = open_dir(path)?;
-    let now = rustix::fs::fstat(&folder)
-        .ok()
-        .and_then(|s| Stamp::from_stat(&s))?;
-    (now == *stamp).then_some(folder)
-}
-
-/// The stamp of the regular file `name` in `folder` (links followed).
-#[cfg(target_os = "linux")]
-fn article_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
-    stamp_at(folder, name, rustix::fs::FileType::RegularFile)
-}
-
-/// The stamp of the folder `name` in `folder` (links followed).
-#[cfg(target_os = "linux")]
-fn folder_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
-    stamp_at(folder, name, rustix::fs::FileType::Directory)
-}
-
-/// The stamp of `name` in `folder` when it is a `kind`.
-#[cfg(target_os = "linux")]
-fn stamp_at(folder: &Folder, name: &CStr, kind: rustix::fs::FileType) -> Option<Stamp> {
-    use rustix::fs::{statat, AtFlags, FileType};
-    let stat = statat(folder, name, AtFlags::empty()).ok()?;
-    if FileType::from_raw_mode(stat.st_mode as _) != kind {
-        return None;
-    }
-    Stamp::from_stat(&stat)
-}
-
-/// Elsewhere, a folder is its path.
-#[cfg(not(target_os = "linux"))]
-type Folder = PathBuf;
-
-#[cfg(not(target_os = "linux"))]
-fn open_dir(path: &Path) -> Option<Folder> {
-    Some(path.to_path_buf())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_folder(path: &Path, stamp: &Stamp) -> Option<Folder> {
-    (Stamp::of_folder(path) == Some(*stamp)).then(|| path.to_path_buf())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn article_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
-    Stamp::of(&folder.join(name.to_str().ok()?))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn folder_stamp(folder: &Folder, name: &CStr) -> Option<Stamp> {
-    Stamp::of_folder(&folder.join(name.to_str().ok()?))
 }
 
 /// What the last build read and wrote.
@@ -780,42 +355,9 @@ impl BuildCache {
     }
 
     /// Reads the cache of the site at `root`; None when there is none or
-    /// it cannot be read or understood. Only the head of the file is read
-    /// here: the article lines are read by the check.
-    #[cfg(unix)]
+    /// it cannot be read or understood.
     pub fn load(root: &Path) -> Option<BuildCache> {
-        use std::io::Read;
-        let mut file = std::fs::File::open(root.join(CACHE_FILE)).ok()?;
-        let size = file.metadata().ok()?.len();
-        let mut head = Vec::new();
-        let head_len = loop {
-            if let Some(end) = head_end(&head) {
-                break end;
-            }
-            let filled = head.len();
-            head.resize(filled + 16 * 1024, 0);
-            let read = file.read(&mut head[filled..]).ok()?;
-            head.truncate(filled + read);
-            if read == 0 {
-                return None;
-            }
-        };
-        let (mut cache, bytes) =
-            BuildCache::parse_head(std::str::from_utf8(&head[..head_len]).ok()?)?;
-        if size != (head_len + bytes) as u64 {
-            return None;
-        }
-        cache.articles.lines = Lines::File {
-            file,
-            start: head_len as u64,
-            len: bytes,
-        };
-        Some(cache)
-    }
-
-    #[cfg(not(unix))]
-    pub fn load(root: &Path) -> Option<BuildCache> {
-        BuildCache::parse(std::fs::read_to_string(root.join(CACHE_FILE)).ok()?)
+        BuildCache::parse(&std::fs::read_to_string(root.join(CACHE_FILE)).ok()?)
     }
 
     /// Writes the cache atomically. Fails (writing nothing) when an output
@@ -861,45 +403,20 @@ impl BuildCache {
             date(self.published_from),
             date(self.published_until)
         );
-        let outputs = self
-            .outputs
-            .iter()
-            .map(|(path, stamp)| ("output", None, path, stamp));
-        let folders = self.articles.folders.iter().zip(&self.articles.held);
-        let folders = folders.map(|((path, stamp), held)| ("folder", Some(held), path, stamp));
-        for (kind, held, path, stamp) in outputs.chain(folders) {
-            let path = line_safe(path.to_str()?)?;
-            out.push_str(kind);
-            out.push(' ');
-            if let Some(held) = held {
-                let _ = write!(out, "{held} ");
-            }
-            stamp.write(&mut out);
-            let _ = writeln!(out, " {path}");
+        for (path, stamp) in &self.outputs {
+            write_line(&mut out, "output", stamp, path)?;
         }
-        let lines = self.articles.lines.text()?;
-        let _ = writeln!(out, "articles {} {}", self.articles.count, lines.len());
-        out.push_str(&lines);
+        out.push_str(&self.articles.lines);
+        out.push_str("end\n");
         Some(out)
     }
 
-    /// Reads [`BuildCache::to_text`]'s format; None for anything else. The
-    /// article lines are checked when they are used, but they must have the
-    /// length the head says.
-    pub fn parse(mut text: String) -> Option<BuildCache> {
-        let head_len = head_end(text.as_bytes())?;
-        let (mut cache, bytes) = BuildCache::parse_head(&text[..head_len])?;
-        if text.len() != head_len + bytes {
-            return None;
-        }
-        text.replace_range(..head_len, "");
-        cache.articles.lines = Lines::Text(text);
-        Some(cache)
-    }
-
-    /// The head of the file, up to its `articles COUNT BYTES` line: the
-    /// cache with no article lines yet, and how many bytes of them follow.
-    fn parse_head(head: &str) -> Option<(BuildCache, usize)> {
+    /// Reads [`BuildCache::to_text`]'s format; None for anything else.
+    /// The article lines are read when they are checked.
+    pub fn parse(text: &str) -> Option<BuildCache> {
+        // A file cut short, even at the end of a line, lacks its last.
+        let text = text.strip_suffix("end\n")?;
+        let (head, articles) = text.split_at(text.find("\nfolder ")? + 1);
         let mut lines = head.lines();
         if lines.next()? != MAGIC {
             return None;
@@ -917,53 +434,26 @@ impl BuildCache {
         };
         let published_from = date(lines.next()?.strip_prefix("from ")?)?;
         let published_until = date(lines.next()?.strip_prefix("until ")?)?;
-        let mut outputs = Vec::new();
-        let mut folders = Vec::new();
-        let mut held = Vec::new();
-        let (count, bytes) = loop {
-            let line = lines.next()?;
-            let (kind, rest) = line.split_once(' ')?;
-            if kind == "articles" {
-                let (count, bytes) = rest.split_once(' ')?;
-                break (count.parse().ok()?, bytes.parse().ok()?);
-            }
-            // A folder's line has the number of its articles first; the
-            // path is the rest of the line, spaces and all.
-            let folder = kind == "folder";
-            let mut parts = rest.splitn(if folder { 6 } else { 5 }, ' ');
-            if folder {
-                held.push(parts.next()?.parse().ok()?);
-            }
-            let stamp = Stamp::parse(&mut parts)?;
-            let path = PathBuf::from(parts.next().filter(|p| !p.is_empty())?);
-            match kind {
-                "output" => outputs.push((path, stamp)),
-                "folder" => folders.push((path, stamp)),
-                _ => return None,
-            }
-        };
-        let cache = BuildCache {
+        // `output SIZE MODIFIED CHANGED INODE PATH`, the path the rest of
+        // the line, spaces and all.
+        let outputs = lines
+            .map(|line| {
+                let mut parts = line.strip_prefix("output ")?.splitn(5, ' ');
+                let stamp = Stamp::parse(&mut parts)?;
+                let path = parts.next().filter(|p| !p.is_empty())?;
+                Some((PathBuf::from(path), stamp))
+            })
+            .collect::<Option<_>>()?;
+        Some(BuildCache {
             settings,
             published_from,
             published_until,
             outputs,
             articles: Manifest {
-                folders,
-                held,
-                count,
-                lines: Lines::default(),
+                lines: articles.to_owned(),
             },
-        };
-        Some((cache, bytes))
+        })
     }
-}
-
-/// The length of the head of a cache file in `bytes`: up to and with the
-/// end of its `articles` line (no path in the lines before it can hold a
-/// line break). None when that line is not there (yet).
-fn head_end(bytes: &[u8]) -> Option<usize> {
-    let at = memchr::memmem::find(bytes, b"\narticles ")? + 1;
-    Some(at + memchr::memchr(b'\n', &bytes[at..])? + 1)
 }
 
 /// The newest publish date at or before `now` and the earliest after it,
@@ -1085,28 +575,21 @@ mod tests {
         }
     }
 
-    /// The article lines of a manifest a build recorded.
-    fn lines(manifest: &Manifest) -> &str {
-        match &manifest.lines {
-            Lines::Text(text) => text,
-            #[cfg(unix)]
-            Lines::File { .. } => panic!("not recorded by a build"),
-        }
+    /// The paths of a manifest's lines of `kind` (folder or article).
+    fn paths(manifest: &Manifest, kind: &str) -> Vec<PathBuf> {
+        let lines = manifest.lines.lines().filter_map(|l| l.strip_prefix(kind));
+        lines
+            .map(|l| PathBuf::from(l.splitn(6, ' ').nth(5).unwrap()))
+            .collect()
     }
 
-    /// [`parse_article`] on a line as it is in a file.
-    fn parse(line: &str) -> Option<(usize, Stamp, String)> {
-        let mut bytes = line.as_bytes().to_vec();
-        bytes.push(0);
-        parse_article(&bytes)
-            .map(|(folder, stamp, name)| (folder, stamp, name.to_str().unwrap().to_owned()))
-    }
-
-    /// The lines that start in bytes `from..to` of `lines`.
-    fn starting_in(lines: &Lines, from: usize, to: usize) -> String {
-        let mut buffer = Vec::new();
-        let range = lines.starting_in(from, to, &mut buffer).unwrap();
-        String::from_utf8(buffer[range].to_vec()).unwrap()
+    /// The names of the article files of a manifest.
+    fn names(manifest: &Manifest) -> Vec<String> {
+        let paths = paths(manifest, "article");
+        let names = paths.iter().map(|path| path.file_name().unwrap());
+        names
+            .map(|name| name.to_str().unwrap().to_owned())
+            .collect()
     }
 
     fn in_a_minute() -> SystemTime {
@@ -1254,7 +737,7 @@ mod tests {
         site.build(NOW);
         let path = site.root().join(CACHE_FILE);
         let good = std::fs::read_to_string(&path).unwrap();
-        let first_article = good.rfind("\n0 ").unwrap() + 1;
+        let first_article = good.find("\narticle ").unwrap() + 1;
         for bad in [
             String::new(),
             "garbage".to_owned(),
@@ -1263,12 +746,11 @@ mod tests {
             good.replacen("from ", "from yesterday", 1),
             good.replacen("output ", "output x", 1),
             good.replacen("folder ", "folder 1 ", 1),
-            good.replacen("articles 2", "articles 1", 1),
+            good.replacen("\narticle ", "\narticles ", 1),
             // An article line lost, or cut short.
             good[..first_article].to_owned(),
             good[..good.len() - 1].to_owned(),
-            good.replacen("\n0 ", "\n9 ", 1),
-            good.replacen("\n0 ", "\n0 x", 1),
+            good.replacen("\narticle ", "\narticle x", 1),
             good[..good.len() / 2].to_owned(),
         ] {
             std::fs::write(&path, &bad).unwrap();
@@ -1318,23 +800,13 @@ mod tests {
         std::os::unix::fs::symlink("../elsewhere.md", site.root().join("content/link.md")).unwrap();
         std::os::unix::fs::symlink("../shelf", site.root().join("content/again")).unwrap();
         let cache = site.build(NOW);
-        let mut names: Vec<String> = lines(&cache.articles)
-            .lines()
-            .map(|l| parse(l).unwrap().2)
-            .collect();
+        let mut names = names(&cache.articles);
         names.sort_unstable();
         assert_eq!(
             names,
             ["a.md", "b.MD", "later.md", "link.md", "s.md", "z.txt"],
-            "{}",
-            lines(&cache.articles)
         );
-        let folders: Vec<&Path> = cache
-            .articles
-            .folders
-            .iter()
-            .map(|(p, _)| p.as_path())
-            .collect();
+        let folders = paths(&cache.articles, "folder");
         assert_eq!(
             folders,
             [
@@ -1381,7 +853,7 @@ mod tests {
     #[test]
     fn every_article_of_a_large_site_is_checked() {
         let site = Fixture::new();
-        // Enough lines for many chunks, so that helper threads take part.
+        // Enough articles for every core to check some.
         for i in 0..1200 {
             site.write(
                 &format!("content/{}/post-with-a-longer-name-{i:04}.md", i % 7),
@@ -1389,26 +861,16 @@ mod tests {
             );
         }
         let cache = site.build(NOW);
-        let text = lines(&cache.articles);
-        let chunks = text.len().div_ceil(Check::CHUNK);
-        assert!(chunks > 4, "{chunks} chunks");
         assert!(site.fresh(NOW));
-        // A change in any chunk is seen: one article from the middle of
-        // each (or its first, when it ends sooner), then a build again.
-        for chunk in 0..chunks {
-            let (from, to) = (chunk * Check::CHUNK, (chunk + 1) * Check::CHUNK);
-            let mut part = starting_in(&cache.articles.lines, from + Check::CHUNK / 2, to);
-            if part.is_empty() {
-                part = starting_in(&cache.articles.lines, from, to);
-            }
-            let (folder, _, name) = parse(part.lines().next().unwrap()).unwrap();
-            let relative = cache.articles.folders[folder].0.join(name);
-            let relative = relative.to_str().unwrap();
+        // A change anywhere is seen: every hundredth article, then a build
+        // again.
+        for path in paths(&cache.articles, "article").iter().step_by(100) {
+            let relative = path.to_str().unwrap();
             site.write(
                 relative,
-                &format!("---\ntitle: 'Changed {chunk}'\npublish_date: '2025-02-01'\n---\n"),
+                &format!("---\ntitle: 'Changed {relative}'\npublish_date: '2025-02-01'\n---\n"),
             );
-            assert!(!site.fresh(NOW), "{relative} in chunk {chunk}");
+            assert!(!site.fresh(NOW), "{relative}");
             site.build(NOW);
             assert!(site.fresh(NOW));
         }
@@ -1426,7 +888,7 @@ mod tests {
         }
         site.write("content/posts/empty/notes.csv", "x");
         let cache = site.build(NOW);
-        assert_eq!(cache.articles.folders.len(), 1503);
+        assert_eq!(paths(&cache.articles, "folder").len(), 1503);
         assert!(site.fresh(NOW));
         site.write(
             "content/posts/0750/index.md",
@@ -1444,13 +906,13 @@ mod tests {
     }
 
     #[test]
-    fn folders_of_few_articles_are_checked_from_their_parent() {
+    fn folders_of_one_or_two_articles_beside_a_flat_folder_are_checked() {
         let site = Fixture::new();
         let article =
             |title: &str| format!("---\ntitle: '{title}'\npublish_date: '2025-02-01'\n---\n");
-        // A folder opened for its many articles, with folders of one or
-        // two articles beside them: looked up from it, and after it.
-        for i in 0..Check::OPEN_FROM {
+        // A folder of many articles, with folders of one or two articles
+        // beside them.
+        for i in 0..16 {
             site.write(
                 &format!("content/posts/{i:02}.md"),
                 &article(&format!("Flat {i}")),
@@ -1463,20 +925,10 @@ mod tests {
             );
         }
         site.write("content/posts/b07/extra.md", &article("Extra"));
-        let cache = site.build(NOW);
+        site.build(NOW);
         assert!(site.fresh(NOW));
-        let held = |folder: &str| {
-            let index = cache
-                .articles
-                .folders
-                .iter()
-                .position(|(path, _)| path == Path::new(folder));
-            cache.articles.held[index.unwrap()]
-        };
-        assert_eq!(held("content/posts"), Check::OPEN_FROM);
-        assert_eq!(held("content/posts/b07"), 2);
 
-        // The second article of a folder looked up from its parent.
+        // The second article of a folder.
         site.write("content/posts/b07/extra.md", &article("Extra, changed"));
         assert!(!site.fresh(NOW));
         site.build(NOW);
@@ -1500,44 +952,26 @@ mod tests {
     }
 
     #[test]
-    fn chunks_hold_every_line_once() {
-        let text = "0 1 2 3 4 a\n12 1 2 3 4 bb\n\n7 1 2 3 4 ccc\n";
-        let lines = Lines::Text(text.to_owned());
-        for size in 1..=text.len() + 1 {
-            let mut read = String::new();
-            for i in 0..text.len().div_ceil(size) {
-                read.push_str(&starting_in(&lines, i * size, (i + 1) * size));
-            }
-            assert_eq!(read, text, "chunks of {size}");
-        }
-    }
-
-    #[test]
-    fn an_article_line_reads_back() {
+    fn a_stamp_reads_back() {
+        let stamp = |text: &str| Stamp::parse(&mut text.split(' '));
         assert_eq!(
-            parse("3 10 -5 1795952324700457243 77 a name.md"),
-            Some((
-                3,
-                Stamp {
-                    size: 10,
-                    modified: -5,
-                    changed: 1795952324700457243,
-                    inode: 77
-                },
-                "a name.md".to_owned()
-            ))
+            stamp("10 -5 1795952324700457243 77"),
+            Some(Stamp {
+                size: 10,
+                modified: -5,
+                changed: 1795952324700457243,
+                inode: 77
+            })
         );
         for bad in [
             "",
-            "3 10 -5 1 77",
-            "3 10 -5 1 77 ",
-            "x 10 -5 1 77 a",
-            "3 -10 5 1 77 a",
-            "3 10 5 1 7-7 a",
-            "3 10 5 1 77 a\0b",
-            "3 10 5 1 123456789012345678901234567890123456789 a",
+            "10 -5 1",
+            "-10 5 1 77",
+            "10 5 1 7-7",
+            "10 5 1 +7",
+            "10 5 1 123456789012345678901234567890123456789",
         ] {
-            assert_eq!(parse(bad), None, "{bad:?}");
+            assert_eq!(stamp(bad), None, "{bad:?}");
         }
     }
 
@@ -1555,52 +989,331 @@ mod tests {
             published_until: None,
             outputs: vec![(PathBuf::from("public/tags/a b/rss.xml"), stamp)],
             articles: Manifest {
-                folders: vec![
-                    (PathBuf::from("content"), stamp),
-                    (PathBuf::from("content/a b"), stamp),
-                ],
-                held: vec![2, 0],
-                count: 2,
-                lines: Lines::Text("0 10 -5 7 42 a b.md\n0 1 2 3 4 c.md\n".to_owned()),
+                lines: "folder 10 -5 7 42 content\nfolder 1 2 3 4 content/a b\n\
+                        article 10 -5 7 42 content/a b.md\narticle 1 2 3 4 /elsewhere/c.md\n"
+                    .to_owned(),
             },
         };
         let text = cache.to_text().unwrap();
-        let read = BuildCache::parse(text.clone()).unwrap();
+        let read = BuildCache::parse(&text).unwrap();
         assert_eq!(read.to_text().unwrap(), text);
         assert_eq!(read.settings, cache.settings);
         assert_eq!(read.published_from, cache.published_from);
         assert_eq!(read.published_until, cache.published_until);
         assert_eq!(read.outputs, cache.outputs);
-        assert_eq!(read.articles.folders, cache.articles.folders);
-        assert_eq!(read.articles.held, cache.articles.held);
-        assert_eq!(read.articles.count, 2);
-        assert_eq!(lines(&read.articles), lines(&cache.articles));
+        assert_eq!(read.articles.lines, cache.articles.lines);
+    }
+}
+
+/// The differential test of the no-op check: after each of a generated
+/// sequence of edits to a site, the check's verdict is set against a full
+/// build. When the check says nothing changed, the full build must leave
+/// every output byte as it was; right after a full build, the check must
+/// say nothing changed.
+#[cfg(test)]
+mod differential {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use chrono::{DateTime, FixedOffset};
+    use proptest::prelude::*;
+
+    use super::{settings_digest, BuildCache, CACHE_FILE};
+    use crate::cli::Global;
+
+    const CONFIG: &str = "[site]\ntitle = 'T'\nbase_url = 'https://example.com/'\nauthor = 'A'\n";
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        /// Article `n` (of those there are) gets new text.
+        Modify(usize, u8),
+        /// The same, with the same size and modification time as before.
+        ModifyInPlace(usize),
+        /// A new article, in folder `folder`, or in a folder of its own.
+        Add {
+            folder: u8,
+            bundle: bool,
+        },
+        Delete(usize),
+        /// Article `n` moved to folder `folder`, or renamed beside itself.
+        Rename(usize, Option<u8>),
+        /// A new modification time, the same bytes.
+        Touch(usize),
+        /// Article `n` scheduled after the build's `now`, or made a draft.
+        Schedule(usize),
+        Draft(usize),
+        /// Article `n` broken (no publish date): the build fails.
+        Break(usize),
+        Template(bool),
+        Config(bool),
+        /// A file that is no article, added or changed in a folder.
+        OtherFile(u8),
+        /// The build's clock moved on by this many days.
+        Later(u8),
+        DeleteOutput,
+        ChangeOutput,
+        Nothing,
     }
 
-    #[test]
-    fn lines_read_from_the_file_in_chunks_are_the_lines_in_memory() {
-        let site = Fixture::new();
-        for i in 0..300 {
-            site.write(
-                &format!("content/{}/p-{i:03}.md", i % 3),
-                &format!("---\ntitle: 'P{i}'\npublish_date: '2025-02-01'\n---\n"),
-            );
-        }
-        let built = site.build(NOW);
-        let text = lines(&built.articles);
-        let loaded = BuildCache::load(site.root()).unwrap();
-        assert!(matches!(loaded.articles.lines, Lines::File { .. }));
-        assert_eq!(loaded.articles.count, 302);
-        for size in [1, 7, 64, 100, 4096, text.len()] {
-            let mut read = String::new();
-            for i in 0..text.len().div_ceil(size) {
-                read.push_str(&starting_in(
-                    &loaded.articles.lines,
-                    i * size,
-                    (i + 1) * size,
-                ));
+    fn edit() -> impl Strategy<Value = Edit> {
+        let n = 0..64usize;
+        prop_oneof![
+            4 => (n.clone(), any::<u8>()).prop_map(|(n, v)| Edit::Modify(n, v)),
+            2 => n.clone().prop_map(Edit::ModifyInPlace),
+            3 => (0..4u8, any::<bool>()).prop_map(|(folder, bundle)| Edit::Add { folder, bundle }),
+            2 => n.clone().prop_map(Edit::Delete),
+            2 => (n.clone(), proptest::option::of(0..4u8)).prop_map(|(n, f)| Edit::Rename(n, f)),
+            2 => n.clone().prop_map(Edit::Touch),
+            1 => n.clone().prop_map(Edit::Schedule),
+            1 => n.clone().prop_map(Edit::Draft),
+            1 => n.prop_map(Edit::Break),
+            1 => any::<bool>().prop_map(Edit::Template),
+            1 => any::<bool>().prop_map(Edit::Config),
+            1 => (0..4u8).prop_map(Edit::OtherFile),
+            1 => (1..90u8).prop_map(Edit::Later),
+            1 => Just(Edit::DeleteOutput),
+            1 => Just(Edit::ChangeOutput),
+            2 => Just(Edit::Nothing),
+        ]
+    }
+
+    struct Site {
+        dir: tempfile::TempDir,
+        now: DateTime<FixedOffset>,
+        /// The article files, relative to the root.
+        articles: Vec<String>,
+        next: usize,
+    }
+
+    fn article(title: &str, date: &str, extra: &str) -> String {
+        format!(
+            "---\ntitle: '{title}'\npublish_date: '{date}'\ntags: [t{}]\n{extra}---\n\nBody of *{title}*.\n",
+            title.len() % 3
+        )
+    }
+
+    impl Site {
+        fn new() -> Site {
+            let mut site = Site {
+                dir: tempfile::tempdir().unwrap(),
+                now: DateTime::parse_from_rfc3339("2025-03-01T00:00:00Z").unwrap(),
+                articles: Vec::new(),
+                next: 0,
+            };
+            site.write("config.toml", CONFIG);
+            site.write("templates/article.txt", "{{ title }}");
+            for folder in 0..3 {
+                site.add(folder, folder == 2);
             }
-            assert_eq!(read, text, "chunks of {size}");
+            site
+        }
+
+        fn root(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn write(&self, relative: &str, text: &str) {
+            let path = self.root().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+
+        fn add(&mut self, folder: u8, bundle: bool) {
+            let n = self.next;
+            self.next += 1;
+            let path = if bundle {
+                format!("content/f{folder}/post-{n}/index.md")
+            } else {
+                format!("content/f{folder}/post-{n}.md")
+            };
+            self.write(&path, &article(&format!("Post {n}"), "2025-02-01", ""));
+            self.articles.push(path);
+        }
+
+        fn pick(&self, n: usize) -> Option<String> {
+            (!self.articles.is_empty()).then(|| self.articles[n % self.articles.len()].clone())
+        }
+
+        fn apply(&mut self, edit: &Edit) {
+            let root = self.root().to_path_buf();
+            let path = |relative: &str| root.join(relative);
+            match *edit {
+                Edit::Modify(n, v) => {
+                    if let Some(a) = self.pick(n) {
+                        let date = format!("2025-02-{:02}", 1 + v % 27);
+                        self.write(&a, &article(&format!("Changed {v}"), &date, ""));
+                    }
+                }
+                Edit::ModifyInPlace(n) => {
+                    if let Some(a) = self.pick(n) {
+                        let text = std::fs::read_to_string(path(&a)).unwrap();
+                        let modified = std::fs::metadata(path(&a)).unwrap().modified().unwrap();
+                        let changed = text.replacen("Body", "Bodx", 1);
+                        std::fs::write(path(&a), changed).unwrap();
+                        let file = std::fs::File::options().write(true).open(path(&a)).unwrap();
+                        file.set_modified(modified).unwrap();
+                    }
+                }
+                Edit::Add { folder, bundle } => self.add(folder, bundle),
+                Edit::Delete(n) => {
+                    if let Some(a) = self.pick(n) {
+                        std::fs::remove_file(path(&a)).unwrap();
+                        self.articles.retain(|x| *x != a);
+                    }
+                }
+                Edit::Rename(n, folder) => {
+                    if let Some(a) = self.pick(n) {
+                        let name = format!("renamed-{}.md", self.next);
+                        self.next += 1;
+                        let to = match folder {
+                            Some(f) => format!("content/f{f}/{name}"),
+                            None => format!("{}/{name}", Path::new(&a).parent().unwrap().display()),
+                        };
+                        std::fs::create_dir_all(path(&to).parent().unwrap()).unwrap();
+                        std::fs::rename(path(&a), path(&to)).unwrap();
+                        self.articles.retain(|x| *x != a);
+                        self.articles.push(to);
+                    }
+                }
+                Edit::Touch(n) => {
+                    if let Some(a) = self.pick(n) {
+                        let file = std::fs::File::options().write(true).open(path(&a)).unwrap();
+                        file.set_modified(SystemTime::now()).unwrap();
+                    }
+                }
+                Edit::Schedule(n) => {
+                    if let Some(a) = self.pick(n) {
+                        self.write(&a, &article("Scheduled", "2025-05-01", ""));
+                    }
+                }
+                Edit::Draft(n) => {
+                    if let Some(a) = self.pick(n) {
+                        self.write(&a, &article("Draft", "2025-02-02", "draft: true\n"));
+                    }
+                }
+                Edit::Break(n) => {
+                    if let Some(a) = self.pick(n) {
+                        self.write(&a, "---\ntitle: 'No date'\n---\nBody\n");
+                    }
+                }
+                Edit::Template(change) => {
+                    let text = if change {
+                        "{{ title }}!"
+                    } else {
+                        "{{ title }}"
+                    };
+                    self.write("templates/article.txt", text);
+                }
+                Edit::Config(change) => {
+                    let text = if change {
+                        CONFIG.replace("'T'", "'Another title'")
+                    } else {
+                        CONFIG.to_owned()
+                    };
+                    self.write("config.toml", &text);
+                }
+                Edit::OtherFile(folder) => {
+                    self.write(
+                        &format!("content/f{folder}/image.png"),
+                        &format!("{:?}", SystemTime::now()),
+                    );
+                }
+                Edit::Later(days) => self.now += chrono::Duration::days(i64::from(days)),
+                Edit::DeleteOutput => {
+                    let _ = std::fs::remove_file(path("public/atom.xml"));
+                }
+                Edit::ChangeOutput => {
+                    if path("public/rss.xml").exists() {
+                        self.write("public/rss.xml", "<rss/>");
+                    }
+                }
+                Edit::Nothing => {}
+            }
+        }
+
+        fn global(&self) -> Global {
+            Global {
+                root: self.root().to_path_buf(),
+                now: Some(self.now),
+                quiet: true,
+                verbose: 0,
+            }
+        }
+
+        /// Whether a build now would stop as a no-op (as `build` decides).
+        fn no_op(&self) -> bool {
+            let root = self.root();
+            let settings = settings_digest(root);
+            crate::commands::load_config(root).is_ok()
+                && BuildCache::load(root)
+                    .zip(settings)
+                    .is_some_and(|(cache, settings)| cache.is_fresh(root, &settings, self.now))
+        }
+
+        /// A full build, the cache set aside (and put back when the build
+        /// fails, as a failed build leaves it). Every stamp counts as
+        /// settled: the test waits a clock tick before each edit instead.
+        fn full_build(&self) -> bool {
+            let cache = self.root().join(CACHE_FILE);
+            let saved = std::fs::read(&cache).ok();
+            let _ = std::fs::remove_file(&cache);
+            let later = SystemTime::now() + Duration::from_secs(60);
+            let built = crate::commands::build::run_started(&self.global(), later).is_ok();
+            if let (false, Some(saved)) = (built, saved) {
+                std::fs::write(&cache, saved).unwrap();
+            }
+            built
+        }
+
+        /// Every file under public/, with its bytes.
+        fn outputs(&self) -> BTreeMap<String, Vec<u8>> {
+            let public = self.root().join("public");
+            walkdir::WalkDir::new(&public)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .map(|e| {
+                    let relative = e.path().strip_prefix(&public).unwrap();
+                    (
+                        relative.display().to_string(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn the_no_op_verdict_matches_a_full_build(edits in proptest::collection::vec(edit(), 1..14)) {
+            let mut site = Site::new();
+            prop_assert!(site.full_build());
+            prop_assert!(site.no_op(), "no no-op right after the first build");
+            for (step, edit) in edits.iter().enumerate() {
+                // Past the clock tick of the last build's stamps, as the
+                // build's two-second rule ensures outside tests.
+                std::thread::sleep(Duration::from_millis(20));
+                site.apply(edit);
+                let no_op = site.no_op();
+                let kept = site.outputs();
+                let built = site.full_build();
+                if no_op {
+                    prop_assert!(built, "step {step} ({edit:?}): a no-op where the build fails");
+                    let rebuilt = site.outputs();
+                    prop_assert!(
+                        kept == rebuilt,
+                        "step {step} ({edit:?}): a no-op would keep {:?}, a build writes {:?}",
+                        kept.keys().collect::<Vec<_>>(),
+                        rebuilt.keys().collect::<Vec<_>>()
+                    );
+                }
+                if built {
+                    prop_assert!(site.no_op(), "step {step} ({edit:?}): no no-op right after a build");
+                }
+            }
         }
     }
 }

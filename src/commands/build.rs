@@ -13,46 +13,27 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
-use crate::cache::{BuildCache, Check, Manifest, Stamp};
+use crate::cache::{BuildCache, Manifest, Stamp};
 use crate::cli::Global;
 use crate::content::{Bodies, LoadError, Site};
 use crate::feed::{Feed, StreamError};
 use crate::fs::{Ready, Staged, WriteOutcome};
 
 pub fn run(global: &Global) -> Result<()> {
+    run_started(global, SystemTime::now())
+}
+
+/// [`run`], for a build taken to have started at `started` (what the
+/// build cache trusts depends on it).
+pub(crate) fn run_started(global: &Global, started: SystemTime) -> Result<()> {
     let now = super::now(global);
     let root = &global.root;
-    let started = SystemTime::now();
-    // The last build's articles are checked on the other cores while this
-    // thread reads the settings, then on this one too.
-    let cache = BuildCache::load(root);
-    let check = cache
-        .as_ref()
-        .map(|cache| Check::new(root, &cache.articles));
-    let (config, settings, fresh) = std::thread::scope(|scope| {
-        if let Some(check) = &check {
-            check.start_helpers(scope);
-        }
-        let config = super::load_config(root);
-        let settings = crate::cache::settings_digest(root);
-        let rest_fresh = match (&cache, &config, &settings) {
-            (Some(cache), Ok(_), Some(settings)) => {
-                cache.covers(settings, now) && cache.outputs_untouched(root)
-            }
-            _ => false,
-        };
-        if let Some(check) = &check {
-            if rest_fresh {
-                check.run();
-            } else {
-                check.stop();
-            }
-        }
-        (config, settings, rest_fresh)
-    });
-    let config = config?;
-    if let (Some(cache), Some(check)) = (&cache, &check) {
-        if fresh && check.passed() {
+    // Read before the config: a config changed while the build reads it
+    // leaves a cache that does not match it.
+    let settings = crate::cache::settings_digest(root);
+    let config = super::load_config(root)?;
+    if let (Some(cache), Some(settings)) = (BuildCache::load(root), &settings) {
+        if cache.is_fresh(root, settings, now) {
             info!(
                 "nothing changed since the last build: {} feed files in {} are up to date",
                 cache.outputs.len(),

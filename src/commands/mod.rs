@@ -1,7 +1,7 @@
 //! One module per subcommand: wiring and reporting only. The work happens
 //! in the pure core (`content`, `feed`); this layer reads and writes files.
 
-mod build;
+pub(crate) mod build;
 mod check;
 mod generate;
 mod init;

@@ -45,7 +45,7 @@ pub mod subscribers;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -61,55 +61,37 @@ pub use self::smtp::Outcome;
 /// they need thousands of precise outcomes per second. Integration tests
 /// use real servers.
 pub trait Transport: Send {
-    /// Sends `message`. `ready` is called once the server has taken the
-    /// envelope, right before the body (the step after which the server
-    /// may accept): it waits until this connection's previous message is
-    /// recorded in the ledger, and says false when the run is gone, in
-    /// which case the body must not be sent.
-    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome;
-
-    /// [`Transport::send_when`] with the message's bytes already made
-    /// (`formatted` is `message.formatted()`), so that the coordinator
-    /// makes them while the connection is busy with the previous message.
-    /// Transports that never write the bytes need not override it.
-    fn send_formatted_when(
-        &mut self,
-        message: &Message,
-        formatted: Vec<u8>,
-        ready: &mut dyn FnMut() -> bool,
-    ) -> Outcome {
-        debug_assert!(formatted == message.formatted());
-        self.send_when(message, ready)
-    }
-
-    /// [`Transport::send_formatted_when`] that may also start the next
-    /// message early. Right before this body goes out (after `ready`), a
-    /// transport that can pipeline calls `next`; when it gives the next
-    /// message's envelope, the transport sends that envelope behind this
-    /// body, so its replies come back with this body's, and keeps them for
-    /// the next call, which must be for that message (a call for another
-    /// message abandons the envelope). That next body still waits for its
-    /// own `ready`. Transports that cannot pipeline need not override it
-    /// (and never call `next`).
-    fn send_pipelined(
+    /// Sends `message`, whose bytes are `formatted` (made by the caller
+    /// while the connection was busy with the previous message).
+    ///
+    /// `ready` is called once the server has taken the envelope, right
+    /// before the body (the step after which the server may accept): it
+    /// waits until this connection's previous message is recorded in the
+    /// ledger, and says false when the run is gone, in which case the body
+    /// must not be sent.
+    ///
+    /// Right after `ready`, a transport that can pipeline may call `next`;
+    /// when it gives the next message's envelope, the transport sends that
+    /// envelope behind this body, so its replies come back with this
+    /// body's, and keeps them for the next call, which must be for that
+    /// message (a call for another message abandons the envelope). That
+    /// next body still waits for its own `ready`.
+    fn send_when(
         &mut self,
         message: &Message,
         formatted: Vec<u8>,
         ready: &mut dyn FnMut() -> bool,
         next: &mut dyn FnMut() -> Option<Ahead>,
-    ) -> Outcome {
-        let _ = next;
-        self.send_formatted_when(message, formatted, ready)
-    }
+    ) -> Outcome;
 
-    /// Sends `message` now.
+    /// Sends `message` now, on its own.
     fn send(&mut self, message: &Message) -> Outcome {
-        self.send_when(message, &mut || true)
+        self.send_when(message, message.formatted(), &mut || true, &mut || None)
     }
 }
 
 /// What a transport needs to send a message's envelope ahead of its
-/// turn (see [`Transport::send_pipelined`]).
+/// turn (see [`Transport::send_when`]).
 #[derive(Debug, Clone)]
 pub struct Ahead {
     pub envelope: lettre::address::Envelope,
@@ -323,21 +305,19 @@ impl TokenBucket {
         }
     }
 
-    /// Zero when a token is available now, else how long until one is.
-    fn wait_needed(&mut self) -> Duration {
+    /// Takes a token when one is available now (None); else says how
+    /// long until one is.
+    fn wait(&mut self) -> Option<Duration> {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
             .min(self.capacity);
         self.last = now;
         if self.tokens >= 1.0 {
-            Duration::ZERO
+            self.tokens -= 1.0;
+            None
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
         }
-    }
-
-    fn take(&mut self) {
-        self.tokens -= 1.0;
     }
 }
 
@@ -363,18 +343,40 @@ struct Job {
     formatted: Vec<u8>,
 }
 
-/// A worker's result, with the signal the coordinator gives once it is
-/// recorded (the worker's next body waits for it).
+/// A worker's result, with the signal the recorder gives once it is
+/// committed (the worker's next body waits for it).
 type Done = (Delivery, Outcome, mpsc::SyncSender<()>);
 
-/// Counters while delivering one issue.
-#[derive(Default)]
-struct Tally {
+/// Counters while delivering one issue, and who is shown each result.
+struct Tally<'o, 'a> {
     sent: u64,
     deferred: u64,
     failed: u64,
     in_flight: usize,
     fatal: Option<String>,
+    observer: Option<&'o mut Observer<'a>>,
+}
+
+impl Tally<'_, '_> {
+    /// Counts one recorded result and shows it to the observer.
+    fn count(&mut self, recorded: Recorded) -> Result<(), DeliveryError> {
+        let (delivery, outcome, counted) = recorded?;
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match counted {
+            Counted::Sent => self.sent += 1,
+            Counted::Deferred => self.deferred += 1,
+            Counted::Failed => self.failed += 1,
+            Counted::Untouched => {
+                if let Outcome::Fatal { reason } = &outcome {
+                    self.fatal.get_or_insert_with(|| reason.clone());
+                }
+            }
+        }
+        if let Some(observer) = self.observer.as_mut() {
+            observer(&delivery, &outcome);
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Run<'a> {
@@ -442,147 +444,37 @@ impl<'a> Run<'a> {
             None => None,
         };
         let workers = self.options.concurrency.max(1);
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            sent: 0,
+            deferred: 0,
+            failed: 0,
+            in_flight: 0,
+            fatal: None,
+            observer: self.observer.as_mut(),
+        };
         let mut stopped = None;
-
         // Set by a worker whose transport reports Fatal: the messages
         // already handed over are then not tried (the run stops).
         let fatal_seen = AtomicBool::new(false);
-        let retry = self.options.retry;
-        let clock = self.clock;
+        let (retry, clock, limit) = (self.options.retry, self.clock, self.options.limit);
         // The ledger, shared by this thread (pages, skips) and the
         // recorder thread (results).
         let ledger = Mutex::new(&mut *self.ledger);
-        let ledger = &ledger;
-        let lock = || {
-            ledger
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
+        let lock = || ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        let handed_over = &mut self.handed_over;
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
+        let job_rx = Mutex::new(job_rx);
         let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
-            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
-            let job_rx = Arc::new(Mutex::new(job_rx));
             let (result_tx, result_rx) = mpsc::channel::<Done>();
-            let fatal_seen = &fatal_seen;
             for _ in 0..workers {
-                let mut transport = connect();
-                let job_rx = Arc::clone(&job_rx);
-                let result_tx = result_tx.clone();
-                // Signalled when this worker's last result is recorded
-                // (results are recorded in order, so all earlier ones are).
-                let mut recorded: Option<mpsc::Receiver<()>> = None;
-                // The job whose envelope the transport sent ahead (it took
-                // it through `next`): this worker's next job.
-                let mut ahead: Option<Job> = None;
-                scope.spawn(move || loop {
-                    let job = match ahead.take() {
-                        Some(job) => job,
-                        None => {
-                            let job = match job_rx.lock() {
-                                Ok(rx) => rx.recv(),
-                                Err(_) => return,
-                            };
-                            let Ok(job) = job else { return };
-                            job
-                        }
-                    };
-                    if fatal_seen.load(Ordering::SeqCst) {
-                        let outcome = Outcome::Fatal {
-                            reason: "not tried: the run is stopping".to_owned(),
-                        };
-                        let (done_tx, _) = mpsc::sync_channel(1);
-                        if result_tx.send((job.delivery, outcome, done_tx)).is_err() {
-                            return;
-                        }
-                        continue;
-                    }
-                    let mut ready = || match recorded.take() {
-                        Some(rx) => rx.recv().is_ok(),
-                        None => true,
-                    };
-                    // The next job, if one is already waiting, for its
-                    // envelope to go behind this body. Never waits: a
-                    // worker blocked in `recv` holds the lock, and then
-                    // there is no job to take anyway.
-                    let mut next = || {
-                        if fatal_seen.load(Ordering::SeqCst) {
-                            return None;
-                        }
-                        let job = job_rx.try_lock().ok()?.try_recv().ok()?;
-                        let preview = Ahead {
-                            envelope: job.message.envelope().clone(),
-                            eight_bit: !job.formatted.is_ascii(),
-                        };
-                        ahead = Some(job);
-                        Some(preview)
-                    };
-                    // A panicking transport must not leave the coordinator
-                    // waiting for a result: report it as fatal and retire.
-                    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        transport.send_pipelined(&job.message, job.formatted, &mut ready, &mut next)
-                    }));
-                    let (outcome, retire) = match sent {
-                        Ok(outcome) => (outcome, false),
-                        Err(_) => (
-                            Outcome::Fatal {
-                                reason: "internal error: the SMTP client panicked".to_owned(),
-                            },
-                            true,
-                        ),
-                    };
-                    if matches!(outcome, Outcome::Fatal { .. }) {
-                        fatal_seen.store(true, Ordering::SeqCst);
-                    }
-                    let (done_tx, done_rx) = mpsc::sync_channel(1);
-                    recorded = Some(done_rx);
-                    if result_tx.send((job.delivery, outcome, done_tx)).is_err() {
-                        return;
-                    }
-                    if retire {
-                        if let Some(job) = ahead.take() {
-                            let outcome = Outcome::Fatal {
-                                reason: "not tried: the run is stopping".to_owned(),
-                            };
-                            let (done_tx, _) = mpsc::sync_channel(1);
-                            let _ = result_tx.send((job.delivery, outcome, done_tx));
-                        }
-                        return;
-                    }
-                });
+                let (transport, result_tx) = (connect(), result_tx.clone());
+                let (job_rx, fatal_seen) = (&job_rx, &fatal_seen);
+                scope.spawn(move || work(transport, job_rx, result_tx, fatal_seen));
             }
             drop(result_tx);
-
-            // The recorder: writes results to the ledger as they come,
-            // those that arrive together in one group commit (one fsync),
-            // while this thread renders; then opens the workers' gates and
-            // tells this thread.
             let (recorded_tx, recorded_rx) = mpsc::channel::<Recorded>();
-            scope.spawn(move || {
-                while let Ok(first) = result_rx.recv() {
-                    let mut group = vec![first];
-                    while let Ok(result) = result_rx.try_recv() {
-                        group.push(result);
-                    }
-                    let written = write_group(&mut lock(), issue, retry, clock.now(), &group);
-                    match written {
-                        Ok(counted) => {
-                            for ((delivery, outcome, gate), counted) in
-                                group.into_iter().zip(counted)
-                            {
-                                // Committed: the worker may send its next body.
-                                let _ = gate.send(());
-                                if recorded_tx.send(Ok((delivery, outcome, counted))).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            let _ = recorded_tx.send(Err(e));
-                            return;
-                        }
-                    }
-                }
-            });
+            let ledger = &ledger;
+            scope.spawn(move || record(result_rx, recorded_tx, ledger, issue, retry, clock));
 
             let mut after: Option<String> = None;
             'pages: loop {
@@ -591,35 +483,29 @@ impl<'a> Run<'a> {
                 after = Some(last.recipient.clone());
                 for delivery in page {
                     // Count whatever was recorded meanwhile.
-                    while let Ok(recorded) = recorded_rx.try_recv() {
-                        count(&mut self.observer, &mut tally, recorded?);
+                    for recorded in recorded_rx.try_iter() {
+                        tally.count(recorded)?;
                     }
-                    if let Some(reason) = &tally.fatal {
-                        stopped = Some(Stop::Fatal(reason.clone()));
+                    stopped = match &tally.fatal {
+                        Some(reason) => Some(Stop::Fatal(reason.clone())),
+                        None if limit.is_some_and(|l| *handed_over >= l) => Some(Stop::Limit),
+                        None if hour_left == Some(0) => Some(Stop::HourlyCap),
+                        None if day_left == Some(0) => Some(Stop::DailyCap),
+                        None => None,
+                    };
+                    if stopped.is_some() {
                         break 'pages;
                     }
-                    if self.options.limit.is_some_and(|l| self.handed_over >= l) {
-                        stopped = Some(Stop::Limit);
-                        break 'pages;
-                    }
-                    if hour_left == Some(0) {
-                        stopped = Some(Stop::HourlyCap);
-                        break 'pages;
-                    }
-                    if day_left == Some(0) {
-                        stopped = Some(Stop::DailyCap);
-                        break 'pages;
-                    }
-                    let mut message = match render(&delivery) {
+                    let message = match render(&delivery) {
                         Ok(message) => message,
                         Err(RenderError::Skip(why)) => {
-                            let now = clock.now();
+                            let why = format!("not sent: {why}");
                             lock().mark_failed(
                                 issue,
                                 &delivery.recipient,
-                                &format!("not sent: {why}"),
+                                &why,
                                 None,
-                                now,
+                                clock.now(),
                             )?;
                             tally.failed += 1;
                             continue;
@@ -631,26 +517,7 @@ impl<'a> Run<'a> {
                             });
                         }
                     };
-                    let to = message.envelope().to();
-                    if to.len() != 1
-                        || !AsRef::<str>::as_ref(&to[0])
-                            .eq_ignore_ascii_case(delivery.address.as_str())
-                    {
-                        return Err(DeliveryError::WrongRecipient {
-                            recipient: delivery.address.to_string(),
-                            found: to
-                                .iter()
-                                .map(|a| a.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        });
-                    }
-                    if let Some(signer) = self.dkim {
-                        signer.sign(&mut message);
-                    }
-                    // The bytes on the wire, made here rather than on the
-                    // connection's thread, where they would delay the body.
-                    let formatted = message.formatted();
+                    let job = Job::new(delivery, message, self.dkim)?;
                     // The message is ready while the workers are busy; now
                     // keep at most three messages per worker in flight: one
                     // being recorded, one being sent (whose body waits for
@@ -659,7 +526,7 @@ impl<'a> Run<'a> {
                     // sent behind that body.
                     while tally.in_flight >= 3 * workers {
                         match recorded_rx.recv() {
-                            Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
+                            Ok(recorded) => tally.count(recorded)?,
                             Err(_) => break,
                         }
                     }
@@ -668,28 +535,18 @@ impl<'a> Run<'a> {
                         break 'pages;
                     }
                     // Pace: wait for a token, recording results meanwhile.
-                    while let Some(bucket) = self.bucket.as_mut() {
-                        let wait = bucket.wait_needed();
-                        if wait.is_zero() {
-                            bucket.take();
-                            break;
-                        }
+                    while let Some(wait) = self.bucket.as_mut().and_then(TokenBucket::wait) {
                         match recorded_rx.recv_timeout(wait) {
-                            Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
+                            Ok(recorded) => tally.count(recorded)?,
                             Err(mpsc::RecvTimeoutError::Timeout) => {}
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
                     }
-                    let job = Job {
-                        delivery,
-                        message,
-                        formatted,
-                    };
                     if job_tx.send(job).is_err() {
                         break 'pages;
                     }
                     tally.in_flight += 1;
-                    self.handed_over += 1;
+                    *handed_over += 1;
                     hour_left = hour_left.map(|n| n - 1);
                     day_left = day_left.map(|n| n - 1);
                 }
@@ -697,7 +554,7 @@ impl<'a> Run<'a> {
             drop(job_tx);
             while tally.in_flight > 0 {
                 match recorded_rx.recv() {
-                    Ok(recorded) => count(&mut self.observer, &mut tally, recorded?),
+                    Ok(recorded) => tally.count(recorded)?,
                     Err(_) => break,
                 }
             }
@@ -727,25 +584,150 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Counts one recorded result and shows it to the observer.
-fn count(
-    observer: &mut Option<Observer<'_>>,
-    tally: &mut Tally,
-    (delivery, outcome, counted): (Delivery, Outcome, Counted),
+impl Job {
+    /// The job of sending `message` to `delivery`'s recipient, signed,
+    /// with its bytes made here rather than on the connection's thread,
+    /// where they would delay the body. A message addressed to anyone
+    /// else is refused.
+    fn new(
+        delivery: Delivery,
+        mut message: Message,
+        dkim: Option<&DkimSigner>,
+    ) -> Result<Job, DeliveryError> {
+        let to = message.envelope().to();
+        if to.len() != 1
+            || !AsRef::<str>::as_ref(&to[0]).eq_ignore_ascii_case(delivery.address.as_str())
+        {
+            return Err(DeliveryError::WrongRecipient {
+                recipient: delivery.address.to_string(),
+                found: to
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if let Some(signer) = dkim {
+            signer.sign(&mut message);
+        }
+        let formatted = message.formatted();
+        Ok(Job {
+            delivery,
+            message,
+            formatted,
+        })
+    }
+}
+
+/// One connection's thread: takes jobs, sends each body only once the
+/// connection's previous result is committed, and reports every result.
+/// A job taken while the run stops is reported untried.
+fn work<T: Transport>(
+    mut transport: T,
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    results: mpsc::Sender<Done>,
+    fatal_seen: &AtomicBool,
 ) {
-    tally.in_flight = tally.in_flight.saturating_sub(1);
-    match counted {
-        Counted::Sent => tally.sent += 1,
-        Counted::Deferred => tally.deferred += 1,
-        Counted::Failed => tally.failed += 1,
-        Counted::Untouched => {
-            if let Outcome::Fatal { reason } = &outcome {
-                tally.fatal.get_or_insert_with(|| reason.clone());
+    let untried = |job: Job| {
+        let outcome = Outcome::Fatal {
+            reason: "not tried: the run is stopping".to_owned(),
+        };
+        results.send((job.delivery, outcome, mpsc::sync_channel(1).0))
+    };
+    // Signalled when this worker's last result is committed (results are
+    // recorded in order, so all earlier ones are).
+    let mut recorded: Option<mpsc::Receiver<()>> = None;
+    // The job whose envelope the transport sent ahead (it took it through
+    // `next`): this worker's next job.
+    let mut ahead: Option<Job> = None;
+    loop {
+        let job = match ahead.take() {
+            Some(job) => job,
+            None => match jobs.lock().map(|jobs| jobs.recv()) {
+                Ok(Ok(job)) => job,
+                _ => return,
+            },
+        };
+        if fatal_seen.load(Ordering::SeqCst) {
+            if untried(job).is_err() {
+                return;
             }
+            continue;
+        }
+        let mut ready = || recorded.take().is_none_or(|rx| rx.recv().is_ok());
+        // The next job, if one is already waiting, for its envelope to go
+        // behind this body. Never waits: a worker blocked in `recv` holds
+        // the lock, and then there is no job to take anyway.
+        let mut next = || {
+            if fatal_seen.load(Ordering::SeqCst) {
+                return None;
+            }
+            let job = jobs.try_lock().ok()?.try_recv().ok()?;
+            let preview = Ahead {
+                envelope: job.message.envelope().clone(),
+                eight_bit: !job.formatted.is_ascii(),
+            };
+            ahead = Some(job);
+            Some(preview)
+        };
+        // A panicking transport must not leave the coordinator waiting
+        // for a result: report it as fatal and retire.
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transport.send_when(&job.message, job.formatted, &mut ready, &mut next)
+        }));
+        let panicked = sent.is_err();
+        let outcome = sent.unwrap_or_else(|_| Outcome::Fatal {
+            reason: "internal error: the SMTP client panicked".to_owned(),
+        });
+        if matches!(outcome, Outcome::Fatal { .. }) {
+            fatal_seen.store(true, Ordering::SeqCst);
+        }
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        recorded = Some(done_rx);
+        if results.send((job.delivery, outcome, done_tx)).is_err() {
+            return;
+        }
+        if panicked {
+            if let Some(job) = ahead.take() {
+                let _ = untried(job);
+            }
+            return;
         }
     }
-    if let Some(observer) = observer.as_mut() {
-        observer(&delivery, &outcome);
+}
+
+/// The recorder's thread: writes results to the ledger as they come,
+/// those that arrive together in one group commit (one fsync), then opens
+/// their workers' gates and passes them on to the coordinator.
+fn record(
+    results: mpsc::Receiver<Done>,
+    recorded: mpsc::Sender<Recorded>,
+    ledger: &Mutex<&mut Ledger>,
+    issue: &IssueId,
+    retry: RetryPolicy,
+    clock: &(dyn Clock + Sync),
+) {
+    while let Ok(first) = results.recv() {
+        let mut group = vec![first];
+        group.extend(results.try_iter());
+        let written = {
+            let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
+            write_group(&mut ledger, issue, retry, clock.now(), &group)
+        };
+        let counted = match written {
+            Ok(counted) => counted,
+            Err(e) => {
+                let _ = recorded.send(Err(e));
+                return;
+            }
+        };
+        for ((delivery, outcome, gate), counted) in group.into_iter().zip(counted) {
+            // Committed: the worker may send its next body.
+            let _ = gate.send(());
+            if recorded.send(Ok((delivery, outcome, counted))).is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -842,6 +824,7 @@ mod tests {
     use crate::email::address::EmailAddress;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
 
     /// A scripted transport (mock): answers by recipient local part, and
     /// records what it was given. The real-server behaviour is covered by
@@ -853,7 +836,13 @@ mod tests {
     }
 
     impl Transport for Script {
-        fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            message: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             if !ready() {
                 return Outcome::Deferred {
                     reply: "run gone".into(),
@@ -1017,7 +1006,13 @@ mod tests {
     }
 
     impl Transport for Checking {
-        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            _: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             // Give the coordinator every chance to run ahead.
             std::thread::sleep(Duration::from_micros(300));
             assert!(ready(), "the run is still there");
@@ -1075,7 +1070,13 @@ mod tests {
     struct Bodies(Arc<std::sync::atomic::AtomicU64>);
 
     impl Transport for Bodies {
-        fn send_when(&mut self, _: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
+        fn send_when(
+            &mut self,
+            _: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            _: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
             if !ready() {
                 return Outcome::Deferred {
                     reply: "not sent: the run stopped before the body".into(),

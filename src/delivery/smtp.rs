@@ -416,7 +416,7 @@ pub struct SmtpSender {
     /// Whether the server offers PIPELINING (RFC 2920) on `conn`.
     pipelining: bool,
     /// The next message's envelope, written behind the previous body, and
-    /// what the server said to it (see [`super::Transport::send_pipelined`]).
+    /// what the server said to it (see [`super::Transport::send_when`]).
     ahead: Option<SentAhead>,
 }
 
@@ -812,20 +812,7 @@ fn open(settings: &SmtpSettings) -> Result<(SmtpConnection, bool), Outcome> {
 }
 
 impl super::Transport for SmtpSender {
-    fn send_when(&mut self, message: &Message, ready: &mut dyn FnMut() -> bool) -> Outcome {
-        self.send_formatted_when(message, message.formatted(), ready)
-    }
-
-    fn send_formatted_when(
-        &mut self,
-        message: &Message,
-        formatted: Vec<u8>,
-        ready: &mut dyn FnMut() -> bool,
-    ) -> Outcome {
-        self.send_pipelined(message, formatted, ready, &mut || None)
-    }
-
-    fn send_pipelined(
+    fn send_when(
         &mut self,
         message: &Message,
         formatted: Vec<u8>,
@@ -1204,7 +1191,9 @@ mod tests {
     #[test]
     fn a_gone_run_sends_no_body() {
         let port = scripted_server(vec![("EHLO", Some("250-test\r\n250 PIPELINING"))]);
-        let out = sender(port, None).send_when(&message(), &mut || false);
+        let message = message();
+        let formatted = message.formatted();
+        let out = sender(port, None).send_when(&message, formatted, &mut || false, &mut || None);
         assert!(
             matches!(&out, Outcome::Deferred { reply } if reply.contains("before the message's body")),
             "{out:?}"
