@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::InputError;
 use crate::cli::{Global, ModeArg, PreviewArgs};
 use crate::content::{Article, Site};
+use crate::delivery::subscribers::{Subscribers, SubscribersError};
 use crate::email::{self, Draft, EmailAddress, Mode, Recipient, Templates};
 
 /// The secret previews sign unsubscribe links with when `PRESSROOM_SECRET`
@@ -61,12 +62,12 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
         }
     };
     let recipient = match &args.to {
-        Some(address) => Recipient {
-            email: EmailAddress::parse(address).map_err(|e| InputError(format!("--to: {e}")))?,
-            name: None,
-            fields: Default::default(),
-        },
-        None => email::sample_recipient(),
+        Some(address) => {
+            let email =
+                EmailAddress::parse(address).map_err(|e| InputError(format!("--to: {e}")))?;
+            list_reader(&global.root, &site, Some(email))
+        }
+        None => list_reader(&global.root, &site, None),
     };
     let mode = match args.mode {
         Some(ModeArg::Digest) => Mode::Digest,
@@ -84,7 +85,15 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
     let mut index = Vec::new();
     let mut errors = 0;
     for (n, draft) in drafts.iter().enumerate() {
-        let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)?;
+        let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)
+            .map_err(|e| match e {
+                email::RenderError::MissingField { message, field } => InputError(format!(
+                    "{message}: the preview's reader ({}) has no `{field}`; add a `{field}` column to the subscriber list, \
+                     or test for it with `{{% if recipient.fields.{field} is defined %}}`",
+                    recipient.email
+                )),
+                e => InputError(e.to_string()),
+            })?;
         let message = email::build_message(&site, &rendered, &recipient, now)
             .map_err(|e| InputError(e.to_string()))?;
         let eml = message.formatted();
@@ -131,6 +140,51 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
         return Err(InputError(format!("{errors} lint error(s) in the preview; see above")).into());
     }
     Ok(())
+}
+
+/// The reader a preview is for, with the subscriber list's columns so
+/// templates that read them render as they will for the list: `to`'s own
+/// row (or, for an address the list lacks, every column empty), else the
+/// sample reader with the values of the list's first row. Without a list
+/// (or one that cannot be read, which a send reports), no columns.
+fn list_reader(root: &Path, site: &Site, to: Option<EmailAddress>) -> Recipient {
+    let mut reader = match &to {
+        Some(email) => Recipient {
+            email: email.clone(),
+            name: None,
+            fields: Default::default(),
+        },
+        None => email::sample_recipient(),
+    };
+    let mut rows = match Subscribers::open(root, &site.config.send.subscribers) {
+        Ok(rows) => rows,
+        Err(SubscribersError::Missing { .. }) => return reader,
+        Err(e) => {
+            warn!("{e:#}; the preview's reader has no subscriber fields");
+            return reader;
+        }
+    };
+    reader.fields = rows
+        .field_names()
+        .into_iter()
+        .map(|c| (c, String::new()))
+        .collect();
+    let wanted = to.as_ref().map(EmailAddress::normalized);
+    for row in rows.by_ref().flatten() {
+        match &wanted {
+            None => {
+                reader.fields = row.fields;
+                break;
+            }
+            Some(wanted) if row.email.normalized() == *wanted => {
+                reader.name = row.name;
+                reader.fields = row.fields;
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    reader
 }
 
 /// The drafts to preview: the named articles, or what a send would mail.

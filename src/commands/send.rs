@@ -4,9 +4,9 @@
 //! the ledger, and delivers it to every subscriber not yet sent to.
 //! `--dry-run` renders and counts; `--test` mails one address.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -50,22 +50,14 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
         .into());
     }
     let secret = super::secret()?;
-    let recipients = read_subscribers(root, &site)?;
+    let list = read_subscribers(root, &site)?;
 
     if let Some(address) = &args.test {
-        return send_test(root, &site, &templates, &recipients, &secret, address, now);
+        return send_test(root, &site, &templates, &list, &secret, address, now);
     }
     let ledger_path = super::ledger_path(root, &site.config);
     if args.dry_run {
-        return dry_run(
-            &site,
-            &templates,
-            &recipients,
-            &secret,
-            &ledger_path,
-            args,
-            now,
-        );
+        return dry_run(&site, &templates, &list, &secret, &ledger_path, args, now);
     }
 
     let settings = smtp_settings(root, &site)?;
@@ -95,8 +87,9 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
         }
     }
 
+    let trial = list.trial_reader();
     let sender = Sender {
-        recipients,
+        recipients: list.roster,
         secret,
         settings,
         dkim,
@@ -139,9 +132,12 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
             draft,
         )
         .context("cannot read the issue's articles to freeze them")?;
-        let sample = email::sample_recipient();
-        let subject =
-            email::render(&site, &templates, draft, &sample, "https://example.com/")?.subject;
+        // A trial render before the issue exists, for the values of the
+        // list's first row: a template that needs a column the list lacks
+        // stops here, with nothing sent.
+        let subject = email::render(&site, &templates, draft, &trial.0, "https://example.com/")
+            .map_err(|e| trial.error(e))?
+            .subject;
         let article_ids: Vec<String> = draft.articles.iter().map(|a| a.id.clone()).collect();
         let new = NewIssue {
             id: &id,
@@ -295,16 +291,87 @@ impl Sender {
     }
 }
 
+/// The subscriber list as a send reads it.
+struct List {
+    roster: Roster,
+    /// The list's path as messages name it.
+    name: PathBuf,
+    /// The first usable row: its line and reader.
+    first: Option<(u64, Recipient)>,
+    /// The columns besides `email` and `name`.
+    columns: Vec<String>,
+}
+
+/// The reader a trial render uses, and where its values come from.
+struct Trial(Recipient, String);
+
+impl List {
+    /// The sample reader with the first row's fields (every column of
+    /// the list, empty when the list has no rows): templates see the
+    /// list's own columns, and values like the list's.
+    fn trial_reader(&self) -> Trial {
+        let mut reader = email::sample_recipient();
+        let source = match &self.first {
+            Some((line, first)) => {
+                reader.fields = first.fields.clone();
+                format!("{}:{line} ({})", self.name.display(), first.email)
+            }
+            None => {
+                reader.fields = self.empty_fields();
+                format!("{} (no rows)", self.name.display())
+            }
+        };
+        Trial(reader, source)
+    }
+
+    /// Every column, empty: the fields of an address the list lacks.
+    fn empty_fields(&self) -> BTreeMap<String, String> {
+        self.columns
+            .iter()
+            .map(|c| (c.clone(), String::new()))
+            .collect()
+    }
+}
+
+impl Trial {
+    /// A trial render's error, naming the row whose values it used.
+    fn error(&self, e: email::RenderError) -> anyhow::Error {
+        reader_error(&self.1, e)
+    }
+}
+
+/// `e`, a render for the reader `who` failed with, as an input error that
+/// names the reader (and the column, when one was missing).
+fn reader_error(who: &str, e: email::RenderError) -> anyhow::Error {
+    match e {
+        email::RenderError::MissingField { message, field } => InputError(format!(
+            "{who}: no `{field}` value, which the templates need ({message}); \
+             add a `{field}` column to the subscriber list, or test for it with \
+             `{{% if recipient.fields.{field} is defined %}}`"
+        ))
+        .into(),
+        e => anyhow::Error::from(e).context(format!("rendering the issue for {who}")),
+    }
+}
+
 /// The subscriber list, streamed into a [`Roster`] keyed by normalized
 /// address (on disk, so memory does not grow with the list). Skipped rows
 /// are reported, never dropped silently.
-fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
+fn read_subscribers(root: &Path, site: &Site) -> Result<List> {
     let mut rows = Subscribers::open(root, &site.config.send.subscribers)?;
+    let columns = rows.field_names();
+    let mut first = None;
     let recipients = Roster::build((&mut rows).map(|row| {
-        row.map(|row| Recipient {
-            email: row.email,
-            name: row.name,
-            fields: row.fields,
+        row.map(|row| {
+            let recipient = Recipient {
+                email: row.email,
+                name: row.name,
+                fields: row.fields,
+            };
+            if first.is_none() {
+                first = Some((row.line, recipient.clone()));
+            }
+            recipient
         })
         .map_err(anyhow::Error::from)
     }))?;
@@ -318,7 +385,12 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
             rows.name().display()
         );
     }
-    Ok(recipients)
+    Ok(List {
+        roster: recipients,
+        name: rows.name().to_owned(),
+        first,
+        columns,
+    })
 }
 
 fn smtp_settings(root: &Path, site: &Site) -> Result<std::sync::Arc<SmtpSettings>> {
@@ -361,12 +433,13 @@ fn progress_bar(len: u64) -> ProgressBar {
 fn dry_run(
     site: &Site,
     templates: &Templates,
-    recipients: &Roster,
+    list: &List,
     secret: &[u8],
     ledger_path: &Path,
     args: &SendArgs,
     now: DateTime<FixedOffset>,
 ) -> Result<()> {
+    let recipients = &list.roster;
     let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
     let (already, suppressed, unfinished): (HashSet<String>, usize, u64) = if ledger_path.exists() {
         let ledger = Ledger::open(ledger_path)?;
@@ -413,7 +486,9 @@ fn dry_run(
             let recipient = recipient?;
             let recipient = &recipient;
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
-            let email = personalizer.render(recipient, &unsubscribe)?;
+            let email = personalizer.render(recipient, &unsubscribe).map_err(|e| {
+                reader_error(&format!("{} ({})", list.name.display(), recipient.email), e)
+            })?;
             email::build_message(site, &email, recipient, now)
                 .map_err(|e| InputError(e.to_string()))?;
             subject = email.subject;
@@ -436,19 +511,21 @@ fn send_test(
     root: &Path,
     site: &Site,
     templates: &Templates,
-    recipients: &Roster,
+    list: &List,
     secret: &[u8],
     address: &str,
     now: DateTime<FixedOffset>,
 ) -> Result<()> {
     let email_address =
         email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
-    let recipient = recipients
+    // An address the list lacks gets the list's columns, empty.
+    let recipient = list
+        .roster
         .get(&email_address.normalized())?
-        .unwrap_or(Recipient {
+        .unwrap_or_else(|| Recipient {
             email: email_address,
             name: None,
-            fields: Default::default(),
+            fields: list.empty_fields(),
         });
     let config = &site.config.email;
     // The server and the signing key are today's, even for a frozen issue.
@@ -500,7 +577,8 @@ fn send_test(
         }
     };
     let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
-    let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)?;
+    let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)
+        .map_err(|e| reader_error(recipient.email.as_str(), e))?;
     rendered.subject = format!("[TEST] {}", rendered.subject);
     let mut message = email::build_message(site, &rendered, &recipient, Utc::now().fixed_offset())
         .map_err(|e| InputError(e.to_string()))?;

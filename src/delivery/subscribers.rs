@@ -247,6 +247,12 @@ impl<R: Read> Subscribers<R> {
         })
     }
 
+    /// The columns besides `email` and `name`, as the header names them:
+    /// every row has a field of each (empty where the row has no cell).
+    pub fn field_names(&self) -> Vec<String> {
+        self.field_columns.iter().map(|(_, h)| h.clone()).collect()
+    }
+
     /// Rows skipped so far (at most [`MAX_KEPT_PROBLEMS`]).
     pub fn problems(&self) -> &[RowProblem] {
         &self.problems

@@ -117,7 +117,7 @@ struct ArticleCtx {
 struct RecipientCtx<'a> {
     email: &'a str,
     name: String,
-    fields: &'a BTreeMap<String, String>,
+    fields: Value,
 }
 
 #[derive(Serialize)]
@@ -133,8 +133,6 @@ pub(crate) struct Inputs<'a> {
     pub articles: &'a [Value],
     pub kind: Mode,
     pub content: Content,
-    pub recipient: &'a Recipient,
-    pub unsubscribe_url: &'a str,
     pub issue_id: &'a str,
     pub issue_date: DateTime<FixedOffset>,
 }
@@ -225,7 +223,8 @@ pub(crate) fn article_value(
     Ok((Value::from_serialize(&ctx), urls))
 }
 
-/// The whole context of one email. Cheap: the articles come prepared.
+/// The context of one issue, the same for every recipient (everything
+/// but `recipient` and `unsubscribe_url`; see [`for_recipient`]).
 pub(crate) fn build(site: &Site, inputs: &Inputs<'_>, campaign: Option<&Campaign<'_>>) -> Value {
     let config = &site.config;
     let tag = |url: &str| campaign.map_or_else(|| url.to_owned(), |c| c.tag(url));
@@ -252,16 +251,6 @@ pub(crate) fn build(site: &Site, inputs: &Inputs<'_>, campaign: Option<&Campaign
         logo: config.site.logo.as_deref().map(|l| config.site_url(l)),
         icon: config.site.icon.as_deref().map(|i| config.site_url(i)),
     };
-    let recipient = RecipientCtx {
-        email: inputs.recipient.email.as_str(),
-        name: inputs
-            .recipient
-            .name
-            .as_deref()
-            .map(crate::text::single_line)
-            .unwrap_or_default(),
-        fields: &inputs.recipient.fields,
-    };
     let issue = IssueCtx {
         id: inputs.issue_id,
         date: human_date(inputs.issue_date, config.site.timezone),
@@ -273,9 +262,85 @@ pub(crate) fn build(site: &Site, inputs: &Inputs<'_>, campaign: Option<&Campaign
         article => first,
         kind => Value::from_serialize(inputs.kind),
         content => Value::from_serialize(inputs.content),
-        recipient => Value::from_serialize(&recipient),
-        unsubscribe_url => inputs.unsubscribe_url,
         issue => Value::from_serialize(&issue),
+    }
+}
+
+/// The whole context of one email: the issue's context from [`build`]
+/// with `recipient` and `unsubscribe_url`. `fields` stands in for the
+/// recipient's fields when given (see [`RecordingFields`]).
+pub(crate) fn for_recipient(
+    issue: &Value,
+    recipient: &Recipient,
+    unsubscribe_url: &str,
+    fields: Option<Value>,
+) -> Value {
+    let recipient = RecipientCtx {
+        email: recipient.email.as_str(),
+        name: recipient
+            .name
+            .as_deref()
+            .map(crate::text::single_line)
+            .unwrap_or_default(),
+        fields: fields.unwrap_or_else(|| Value::from_serialize(&recipient.fields)),
+    };
+    minijinja::context! {
+        recipient => Value::from_serialize(&recipient),
+        unsubscribe_url => unsubscribe_url,
+        ..issue.clone()
+    }
+}
+
+/// A recipient's fields that note every name looked up and not found, to
+/// tell which subscriber column a template needed.
+#[derive(Debug)]
+pub(crate) struct RecordingFields {
+    fields: BTreeMap<String, String>,
+    missing: std::sync::Mutex<Vec<String>>,
+}
+
+impl RecordingFields {
+    pub(crate) fn new(fields: &BTreeMap<String, String>) -> std::sync::Arc<RecordingFields> {
+        std::sync::Arc::new(RecordingFields {
+            fields: fields.clone(),
+            missing: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The names looked up and not found, in order.
+    pub(crate) fn missing(&self) -> Vec<String> {
+        self.missing
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+}
+
+impl minijinja::value::Object for RecordingFields {
+    fn repr(self: &std::sync::Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        match self.fields.get(name) {
+            Some(value) => Some(Value::from(value.as_str())),
+            None => {
+                if let Ok(mut missing) = self.missing.lock() {
+                    missing.push(name.to_owned());
+                }
+                None
+            }
+        }
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.fields
+                .keys()
+                .map(|k| Value::from(k.as_str()))
+                .collect(),
+        )
     }
 }
 

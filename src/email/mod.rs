@@ -112,6 +112,10 @@ pub enum RenderError {
     /// The CSS could not be inlined.
     #[error("{name}: cannot inline the stylesheet: {message}")]
     Css { name: String, message: String },
+    /// A template needs a recipient field (a subscriber list column) this
+    /// recipient does not have: `message` is the template's error.
+    #[error("{message}: the reader has no `{field}` (recipient.fields.{field}: a column of the subscriber list)")]
+    MissingField { message: String, field: String },
     /// The draft has no articles.
     #[error("nothing to render: the issue has no articles")]
     Empty,
@@ -203,6 +207,117 @@ pub(crate) struct RawParts {
     pub text: String,
 }
 
+/// One draft's three templates (subject, HTML, text), ready to run for
+/// any recipient: the subject template is compiled and the issue's
+/// context built once.
+pub(crate) struct Renderer<'a> {
+    templates: &'a Templates,
+    html: &'static str,
+    text: &'static str,
+    subject_key: &'static str,
+    subject_source: &'a str,
+    /// `None` when the subject does not compile: rendering reports why.
+    subject: Option<minijinja::Template<'a, 'a>>,
+    issue: minijinja::Value,
+}
+
+impl<'a> Renderer<'a> {
+    pub(crate) fn new(
+        site: &'a Site,
+        templates: &'a Templates,
+        draft: &Draft<'_>,
+        articles: &Articles,
+    ) -> Renderer<'a> {
+        let config = &site.config.email;
+        let content = config.content.resolve(draft.kind);
+        let campaign = campaign(site, draft);
+        let inputs = context::Inputs {
+            articles: &articles.values,
+            kind: draft.kind,
+            content,
+            issue_id: &draft.issue_id,
+            issue_date: draft.date,
+        };
+        let issue = context::build(site, &inputs, campaign.as_ref());
+        let (html, text, subject_key, subject_source) = match draft.kind {
+            Mode::Digest => (
+                "digest.html",
+                "digest.txt",
+                "email.subject_digest",
+                &config.subject_digest,
+            ),
+            Mode::PerArticle => (
+                "article.html",
+                "article.txt",
+                "email.subject_single",
+                &config.subject_single,
+            ),
+        };
+        Renderer {
+            templates,
+            html,
+            text,
+            subject_key,
+            subject_source,
+            subject: templates.compile_str(subject_key, subject_source).ok(),
+            issue,
+        }
+    }
+
+    /// Runs the three templates for one recipient. When one needs a
+    /// field the recipient does not have, the error says which
+    /// ([`RenderError::MissingField`]).
+    pub(crate) fn render_raw(
+        &self,
+        recipient: &Recipient,
+        unsubscribe_url: &str,
+    ) -> Result<RawParts, RenderError> {
+        let ctx = context::for_recipient(&self.issue, recipient, unsubscribe_url, None);
+        self.run(&ctx).map_err(|message| {
+            match self.missing_field(recipient, unsubscribe_url, &message) {
+                Some(field) => RenderError::MissingField { message, field },
+                None => RenderError::Template(message),
+            }
+        })
+    }
+
+    fn run(&self, ctx: &minijinja::Value) -> Result<RawParts, String> {
+        let subject = match &self.subject {
+            Some(template) => Templates::render_compiled(self.subject_key, template, ctx)?,
+            None => self
+                .templates
+                .render_str(self.subject_key, self.subject_source, ctx)?,
+        };
+        Ok(RawParts {
+            subject,
+            html: self.templates.render(self.html, ctx)?,
+            text: self.templates.render(self.text, ctx)?,
+        })
+    }
+
+    /// The recipient field whose absence made a render fail with
+    /// `message`: the last one the templates looked up and did not find,
+    /// if giving it a value (empty) makes that error go away.
+    fn missing_field(
+        &self,
+        recipient: &Recipient,
+        unsubscribe_url: &str,
+        message: &str,
+    ) -> Option<String> {
+        let recording = context::RecordingFields::new(&recipient.fields);
+        let fields = minijinja::Value::from_dyn_object(recording.clone());
+        let ctx = context::for_recipient(&self.issue, recipient, unsubscribe_url, Some(fields));
+        if self.run(&ctx).err().as_deref() != Some(message) {
+            return None;
+        }
+        let field = recording.missing().pop()?;
+        let mut with_field = recipient.clone();
+        with_field.fields.insert(field.clone(), String::new());
+        let ctx = context::for_recipient(&self.issue, &with_field, unsubscribe_url, None);
+        (self.run(&ctx).err().as_deref() != Some(message)).then_some(field)
+    }
+}
+
 /// Runs the three templates (subject, HTML, text) for one recipient.
 pub(crate) fn render_raw(
     site: &Site,
@@ -212,37 +327,7 @@ pub(crate) fn render_raw(
     recipient: &Recipient,
     unsubscribe_url: &str,
 ) -> Result<RawParts, RenderError> {
-    let config = &site.config.email;
-    let content = config.content.resolve(draft.kind);
-    let campaign = campaign(site, draft);
-    let inputs = context::Inputs {
-        articles: &articles.values,
-        kind: draft.kind,
-        content,
-        recipient,
-        unsubscribe_url,
-        issue_id: &draft.issue_id,
-        issue_date: draft.date,
-    };
-    let ctx = context::build(site, &inputs, campaign.as_ref());
-    let (stem, subject_key, subject_source) = match draft.kind {
-        Mode::Digest => ("digest", "email.subject_digest", &config.subject_digest),
-        Mode::PerArticle => ("article", "email.subject_single", &config.subject_single),
-    };
-    let subject = templates
-        .render_str(subject_key, subject_source, &ctx)
-        .map_err(RenderError::Template)?;
-    let html = templates
-        .render(&format!("{stem}.html"), &ctx)
-        .map_err(RenderError::Template)?;
-    let text = templates
-        .render(&format!("{stem}.txt"), &ctx)
-        .map_err(RenderError::Template)?;
-    Ok(RawParts {
-        subject,
-        html,
-        text,
-    })
+    Renderer::new(site, templates, draft, articles).render_raw(recipient, unsubscribe_url)
 }
 
 /// The HTML template's name, for errors about it.
@@ -286,6 +371,17 @@ pub(crate) fn render_with(
     unsubscribe_url: &str,
 ) -> Result<RenderedEmail, RenderError> {
     let raw = render_raw(site, templates, draft, articles, recipient, unsubscribe_url)?;
+    finish(draft, articles, &raw, unsubscribe_url)
+}
+
+/// The email from the templates' output: subject folded, CSS inlined,
+/// text tidied.
+pub(crate) fn finish(
+    draft: &Draft<'_>,
+    articles: &Articles,
+    raw: &RawParts,
+    unsubscribe_url: &str,
+) -> Result<RenderedEmail, RenderError> {
     let html = inline_css(&raw.html).map_err(|message| RenderError::Css {
         name: html_name(draft).to_owned(),
         message,

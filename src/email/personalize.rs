@@ -1,52 +1,57 @@
 //! Rendering one issue for many readers, fast and byte for byte the same
 //! as [`super::render`] for each of them.
 //!
-//! Templates, CSS inlining and the articles' HTML-to-text conversion cost
-//! milliseconds; a reader's values (address, name, fields, unsubscribe
-//! link) change a few words. So a [`Personalizer`] renders the issue once
-//! per recipient *shape* (which of the name and fields are empty, and the
-//! field names) with placeholder tokens where the values go, keeps the
-//! output as literal text with holes, and fills each reader's values in,
-//! escaped as the slow path would have written them: raw in the subject
-//! (folded afterwards, as the slow path does) and in the text part (tidied
-//! once, with the tokens in it: a value that can be spliced has no line
-//! break and no outer whitespace, so tidying treats it as its token), and
-//! in the HTML as the CSS inliner serializes a text node or a
-//! double-quoted attribute value. Both parts are also kept
+//! Running the templates is cheap; inlining the CSS, tidying the text
+//! part and quoted-printable encoding are not. So a [`Personalizer`]
+//! renders the issue once per recipient *shape* (which of the name and
+//! fields are empty, and the field names) with placeholder tokens where
+//! the values go, and keeps both what the templates wrote and the
+//! finished parts (CSS inlined, text tidied, both encoded) as literal
+//! text with holes.
+//!
+//! Then, for every reader, the templates run with the reader's own
+//! values, and their output is compared with the shape's template output
+//! with those values in the holes (escaped as the templates escape
+//! them). Only when the two are the same, byte for byte, is the email
+//! filled in from the shape's finished parts; otherwise that reader's own
+//! output is finished in full. So whatever a template does with a value
+//! (compares it, branches or loops on it, filters it) is decided for each
+//! reader by the reader's own render, never by a sample of readers.
+//!
+//! Filling in the finished parts is right when the steps after the
+//! templates treat a value as they treat its token. A shape is rendered
+//! in full for every reader unless each token lands where that holds:
+//! - in the templates' HTML: in text (not in a comment, a `<style>`,
+//!   `<script>` or other raw-text element, a CDATA section, nor right
+//!   after a `&` and letters that could make it part of a character
+//!   reference), or in a quoted attribute value that CSS inlining cannot
+//!   see: not `class`, `id`, `style`, `lang`, `dir`, `rel`,
+//!   `data-css-inline`, `xmlns` or any attribute a selector of the
+//!   stylesheet names, not on `<link>` or `<base>`, and none at all when
+//!   the page links a stylesheet or the stylesheet uses escapes;
+//! - in the inlined HTML: in a text node or a double-quoted attribute
+//!   other than `style`, where the value is escaped as the inliner's
+//!   serializer escapes it (`&`, `<`, `>` and U+00A0 in text; `&`, `"`
+//!   and U+00A0 in attributes).
+//!
+//! The subject is folded from the reader's own template output. The text
+//! part is tidied once, with the tokens in it: a value that can be filled
+//! in has no line break, no control character and no outer whitespace,
+//! so tidying treats it as its token. Both parts are also kept
 //! quoted-printable encoded, so a reader's message encodes only the lines
 //! their values sit on.
 //!
-//! That is exact only while the templates merely *print* the values. A
-//! shape falls back to rendering every reader in full when:
-//! - two probe renders with differently built tokens (different length,
-//!   case, first and last characters) do not give the same output with
-//!   the same holes: a filter (`|upper`, `|length`, `|truncate`, `[0]`,
-//!   `|wrap` of a concatenation…) or a test looked at the value;
-//! - a token lands anywhere in the HTML but a text node or a
-//!   double-quoted attribute other than `style` (a `<style>` block, a
-//!   comment, a CSS declaration the inliner rewrites);
-//! - a probe render fails (e.g. `|int` on a field);
-//! - a reader rendered both ways differs. Readers are checked so while
-//!   their name or a field holds a value not seen before (the first
-//!   [`CHECKS_PER_SLOT`] distinct values of each): the guard for what
-//!   probing cannot see, such as `{% if recipient.fields.plan == "pro" %}`.
-//!
-//! What this cannot catch: a template that treats a value specially only
-//! for a value first seen after that budget (a literal comparison with a
-//! rare name). Checked values are full renders, so their output is always
-//! right.
-//!
-//! Emptiness is part of the shape, so `{% if recipient.name %}` is
-//! rendered once per answer. A reader whose values hold control
-//! characters or start or end with whitespace (which the HTML parser or
-//! the text tidying could treat differently from a token) is rendered in
-//! full on their own.
+//! A reader whose values hold control characters or start or end with
+//! whitespace (which the HTML parser or the text tidying could treat
+//! differently from a token) is rendered in full. Emptiness is part of
+//! the shape, so `{% if recipient.name %}` is rendered once per answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 
 use super::{
-    assemble, finish_subject, finish_text, inline_css, qp, render_raw, render_with, Articles,
-    Draft, EmailAddress, Recipient, RenderError, RenderedEmail, Templates,
+    assemble, finish, finish_subject, finish_text, inline_css, qp, Articles, Draft, EmailAddress,
+    Recipient, RenderError, RenderedEmail, Renderer, Templates,
 };
 use crate::content::Site;
 use crate::text::single_line;
@@ -56,9 +61,13 @@ use crate::text::single_line;
 enum Escape {
     /// As is (subject, text part).
     Raw,
-    /// An HTML text node: `&`, `<`, `>`, U+00A0.
+    /// As an HTML template's autoescaping writes it (minijinja's
+    /// [`minijinja::HtmlEscape`]).
+    Template,
+    /// An HTML text node, as the CSS inliner serializes it: `&`, `<`,
+    /// `>`, U+00A0.
     Text,
-    /// A double-quoted HTML attribute value: `&`, `"`, U+00A0.
+    /// A double-quoted HTML attribute value, likewise: `&`, `"`, U+00A0.
     Attr,
 }
 
@@ -68,7 +77,7 @@ enum Seg {
     Slot(usize, Escape),
 }
 
-/// Rendered output with holes for a reader's values.
+/// Text with holes for a reader's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Holes(Vec<Seg>);
 
@@ -90,6 +99,28 @@ impl Holes {
             }
         }
         out
+    }
+
+    /// Whether `text` is exactly [`Holes::fill`] of `values` (`scratch`
+    /// holds an escaped value at a time).
+    fn matches(&self, text: &str, values: &[String], scratch: &mut String) -> bool {
+        let mut rest = text;
+        for seg in &self.0 {
+            let piece = match seg {
+                Seg::Lit(l) => l.as_str(),
+                Seg::Slot(i, Escape::Raw) => values[*i].as_str(),
+                Seg::Slot(i, escape) => {
+                    scratch.clear();
+                    write_escaped(scratch, &values[*i], *escape);
+                    scratch.as_str()
+                }
+            };
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 }
 
@@ -163,18 +194,23 @@ impl EncodedHoles {
 }
 
 fn write_escaped(out: &mut String, value: &str, escape: Escape) {
-    if escape == Escape::Raw {
-        out.push_str(value);
-        return;
-    }
-    for c in value.chars() {
-        match (c, escape) {
-            ('&', _) => out.push_str("&amp;"),
-            ('\u{a0}', _) => out.push_str("&nbsp;"),
-            ('<', Escape::Text) => out.push_str("&lt;"),
-            ('>', Escape::Text) => out.push_str("&gt;"),
-            ('"', Escape::Attr) => out.push_str("&quot;"),
-            _ => out.push(c),
+    match escape {
+        Escape::Raw => out.push_str(value),
+        Escape::Template => {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{}", minijinja::HtmlEscape(value));
+        }
+        Escape::Text | Escape::Attr => {
+            for c in value.chars() {
+                match (c, escape) {
+                    ('&', _) => out.push_str("&amp;"),
+                    ('\u{a0}', _) => out.push_str("&nbsp;"),
+                    ('<', Escape::Text) => out.push_str("&lt;"),
+                    ('>', Escape::Text) => out.push_str("&gt;"),
+                    ('"', Escape::Attr) => out.push_str("&quot;"),
+                    _ => out.push(c),
+                }
+            }
         }
     }
 }
@@ -234,91 +270,343 @@ fn spliceable(value: &str) -> bool {
         && !value.ends_with(char::is_whitespace)
 }
 
-/// The two probe token sets. Tokens are letters and digits (nothing any
-/// escaping changes), and the sets differ in length, case, and first and
-/// last characters, so that any filter or test on a value tells them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Set {
-    A,
-    B,
+/// The placeholder tokens start so; the rest is the slot number and `jW`
+/// (the address's adds a domain). Letters, digits, `@` and `.`: nothing
+/// any escaping changes.
+const TOKEN_PREFIX: &str = "pRsQ";
+
+fn token(slot: usize) -> String {
+    match slot {
+        EMAIL => format!("{TOKEN_PREFIX}{slot}jW@xprsq.invalid"),
+        _ => format!("{TOKEN_PREFIX}{slot}jW"),
+    }
 }
 
-impl Set {
-    fn prefix(self) -> &'static str {
-        match self {
-            Set::A => "pRsQ",
-            Set::B => "XkwM",
-        }
-    }
+/// A reader of `shape` whose values are the tokens, and the token
+/// unsubscribe link.
+fn token_reader(shape: &Shape) -> Option<(Recipient, String)> {
+    let email = EmailAddress::parse(&token(EMAIL)).ok()?;
+    let fields = shape
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, (k, present))| {
+            let v = if *present {
+                token(FIELDS + i)
+            } else {
+                String::new()
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let recipient = Recipient {
+        email,
+        name: shape.name.then(|| token(NAME)),
+        fields,
+    };
+    Some((recipient, token(UNSUBSCRIBE)))
+}
 
-    fn token(self, slot: usize) -> String {
-        let base = match self {
-            Set::A => format!("pRsQ{slot}jW"),
-            Set::B => format!("XkwM{slot}tVbnZ3rLqDyHcG8uFaEoPsImKwJxNhQe5WdTgRyUkiOlBvzc"),
-        };
-        match slot {
-            EMAIL => format!("{base}@x{}.invalid", self.prefix().to_lowercase()),
-            _ => base,
-        }
-    }
-
-    /// A reader of `shape` whose values are this set's tokens.
-    fn recipient(self, shape: &Shape) -> Option<(Recipient, String)> {
-        let email = EmailAddress::parse(&self.token(EMAIL)).ok()?;
-        let fields = shape
-            .fields
+/// `text` split at the tokens of slots below `slots`, every hole marked
+/// `escape`, and the tokens' offsets in `text`.
+fn holes(text: &str, slots: usize, escape: Escape) -> (Vec<Seg>, Vec<usize>) {
+    let tokens: Vec<String> = (0..slots).map(token).collect();
+    let mut segs = Vec::new();
+    let mut at = Vec::new();
+    let mut lit_start = 0;
+    let mut i = 0;
+    while let Some(found) = text[i..].find(TOKEN_PREFIX) {
+        let pos = i + found;
+        let hit = tokens
             .iter()
             .enumerate()
-            .map(|(i, (k, present))| {
-                let v = if *present {
-                    self.token(FIELDS + i)
-                } else {
-                    String::new()
-                };
-                (k.clone(), v)
-            })
-            .collect();
-        let recipient = Recipient {
-            email,
-            name: shape.name.then(|| self.token(NAME)),
-            fields,
-        };
-        Some((recipient, self.token(UNSUBSCRIBE)))
-    }
-
-    /// `text` split at this set's tokens (slots below `slots`).
-    fn holes(self, text: &str, slots: usize) -> (Vec<Seg>, Vec<usize>) {
-        let tokens: Vec<String> = (0..slots).map(|s| self.token(s)).collect();
-        let prefix = self.prefix();
-        let mut segs = Vec::new();
-        let mut at = Vec::new();
-        let mut lit_start = 0;
-        let mut i = 0;
-        while let Some(found) = text[i..].find(prefix) {
-            let pos = i + found;
-            let hit = tokens
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| text[pos..].starts_with(t.as_str()))
-                .max_by_key(|(_, t)| t.len());
-            match hit {
-                Some((slot, token)) => {
-                    if lit_start < pos {
-                        segs.push(Seg::Lit(text[lit_start..pos].to_owned()));
-                    }
-                    segs.push(Seg::Slot(slot, Escape::Raw));
-                    at.push(pos);
-                    i = pos + token.len();
-                    lit_start = i;
+            .filter(|(_, t)| text[pos..].starts_with(t.as_str()))
+            .max_by_key(|(_, t)| t.len());
+        match hit {
+            Some((slot, token)) => {
+                if lit_start < pos {
+                    segs.push(Seg::Lit(text[lit_start..pos].to_owned()));
                 }
-                None => i = pos + prefix.len(),
+                segs.push(Seg::Slot(slot, escape));
+                at.push(pos);
+                i = pos + token.len();
+                lit_start = i;
+            }
+            None => i = pos + TOKEN_PREFIX.len(),
+        }
+    }
+    if lit_start < text.len() {
+        segs.push(Seg::Lit(text[lit_start..].to_owned()));
+    }
+    (segs, at)
+}
+
+/// Elements whose text the HTML parser does not decode and the serializer
+/// does not escape.
+const RAW_TEXT: [&str; 8] = [
+    "style",
+    "script",
+    "xmp",
+    "iframe",
+    "noembed",
+    "noframes",
+    "plaintext",
+    "noscript",
+];
+
+/// Attributes whose value the CSS inliner reads (selectors, its own
+/// switches) or that decide how the page is parsed or styled.
+const INLINER_ATTRIBUTES: [&str; 8] = [
+    "class",
+    "id",
+    "style",
+    "lang",
+    "dir",
+    "rel",
+    "data-css-inline",
+    "xmlns",
+];
+
+/// Whether every token at `positions` (ascending) of the templates' HTML
+/// sits where the HTML parser and the CSS inliner treat any value as they
+/// treat the token: in text, or in a quoted attribute value no selector
+/// or inliner switch looks at (see the module docs). Byte-wise: every
+/// byte that changes the state is ASCII.
+fn template_positions_ok(html: &str, positions: &[usize]) -> bool {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Text,
+        /// `<!-- … -->`.
+        Comment,
+        /// `<![CDATA[ … ]]>`.
+        Cdata,
+        /// `<!…>`, `<?…>`, `</…>` not starting with a letter.
+        Bogus,
+        /// Inside a tag, outside attribute values.
+        Tag,
+        /// An attribute value; quote 0 when unquoted.
+        Value {
+            quote: u8,
+        },
+        /// The text of a raw-text element (`<style>`, `<script>`, …).
+        RawText,
+        /// The text of `<title>` or `<textarea>`: decoded, not parsed.
+        Rcdata,
+    }
+    let bytes = html.as_bytes();
+    let mut next = positions.iter().copied().peekable();
+    let mut state = State::Text;
+    let mut element = String::new();
+    let mut closing = false;
+    let mut attr = String::new();
+    // (element, attribute) of each token in an attribute value.
+    let mut in_attributes: Vec<(String, String)> = Vec::new();
+    let mut sheets = String::new();
+    let mut text_start = 0;
+    let mut links = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        while let Some(&at) = next.peek() {
+            if at > i {
+                break;
+            }
+            next.next();
+            // A token the scan stepped over is inside a tag name or markup.
+            if at < i {
+                return false;
+            }
+            match state {
+                State::Text
+                | State::Rcdata
+                | State::Value {
+                    quote: b'"' | b'\'',
+                } if !after_reference_start(bytes, i) => {
+                    if let State::Value { .. } = state {
+                        in_attributes.push((element.clone(), attr.clone()));
+                    }
+                }
+                _ => return false,
             }
         }
-        if lit_start < text.len() {
-            segs.push(Seg::Lit(text[lit_start..].to_owned()));
+        let b = bytes[i];
+        let rest = &bytes[i..];
+        match state {
+            State::Text if b == b'<' => {
+                let after = &rest[1..];
+                if after.starts_with(b"!--") {
+                    state = State::Comment;
+                    i += 4;
+                    continue;
+                }
+                if after.starts_with(b"![CDATA[") {
+                    state = State::Cdata;
+                    i += 9;
+                    continue;
+                }
+                closing = after.first() == Some(&b'/');
+                let name_start = 1 + usize::from(closing);
+                match rest.get(name_start) {
+                    Some(c) if c.is_ascii_alphabetic() => {
+                        let name: String = rest[name_start..]
+                            .iter()
+                            .take_while(|c| !c.is_ascii_whitespace() && **c != b'/' && **c != b'>')
+                            .map(|c| char::from(c.to_ascii_lowercase()))
+                            .collect();
+                        i += name_start + name.len();
+                        links |= !closing && name == "link";
+                        element = name;
+                        attr.clear();
+                        state = State::Tag;
+                        continue;
+                    }
+                    _ if closing || matches!(after.first(), Some(b'!' | b'?')) => {
+                        state = State::Bogus;
+                        i += 2;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            State::Text => {}
+            State::Comment => {
+                if rest.starts_with(b"-->") {
+                    state = State::Text;
+                    i += 3;
+                    continue;
+                }
+            }
+            State::Cdata => {
+                if rest.starts_with(b"]]>") {
+                    state = State::Text;
+                    i += 3;
+                    continue;
+                }
+            }
+            State::Bogus => {
+                if b == b'>' {
+                    state = State::Text;
+                }
+            }
+            State::Tag => match b {
+                b'>' => {
+                    state = if closing {
+                        State::Text
+                    } else if RAW_TEXT.contains(&element.as_str()) {
+                        State::RawText
+                    } else if element == "title" || element == "textarea" {
+                        State::Rcdata
+                    } else {
+                        State::Text
+                    };
+                    text_start = i + 1;
+                }
+                b'=' => {
+                    let mut j = i + 1;
+                    while bytes.get(j).is_some_and(u8::is_ascii_whitespace) {
+                        j += 1;
+                    }
+                    match bytes.get(j) {
+                        Some(&quote @ (b'"' | b'\'')) => {
+                            state = State::Value { quote };
+                            i = j + 1;
+                        }
+                        _ => {
+                            state = State::Value { quote: 0 };
+                            i = j;
+                        }
+                    }
+                    continue;
+                }
+                b'/' => attr.clear(),
+                _ if b.is_ascii_whitespace() => attr.clear(),
+                _ => attr.push(char::from(b.to_ascii_lowercase())),
+            },
+            State::Value { quote: 0 } => {
+                if b.is_ascii_whitespace() || b == b'>' {
+                    attr.clear();
+                    state = State::Tag;
+                    continue;
+                }
+            }
+            State::Value { quote } => {
+                if b == quote {
+                    attr.clear();
+                    state = State::Tag;
+                }
+            }
+            State::RawText | State::Rcdata => {
+                let ends = rest.starts_with(b"</")
+                    && rest[2..]
+                        .get(..element.len())
+                        .is_some_and(|n| n.eq_ignore_ascii_case(element.as_bytes()))
+                    && rest
+                        .get(2 + element.len())
+                        .is_none_or(|c| c.is_ascii_whitespace() || *c == b'/' || *c == b'>');
+                if ends {
+                    if element == "style" {
+                        sheets.push_str(&html[text_start..i]);
+                        sheets.push('\n');
+                    }
+                    state = State::Text;
+                    continue;
+                }
+            }
         }
-        (segs, at)
+        i += 1;
     }
+    if next.peek().is_some() {
+        return false;
+    }
+    if in_attributes.is_empty() {
+        return true;
+    }
+    if links {
+        return false;
+    }
+    let Some(selected) = selector_attributes(&sheets) else {
+        return false;
+    };
+    in_attributes.iter().all(|(element, attr)| {
+        !attr.is_empty()
+            && element != "link"
+            && element != "base"
+            && !INLINER_ATTRIBUTES.contains(&attr.as_str())
+            && !attr.starts_with("xmlns:")
+            && !attr.starts_with("xml:")
+            && !selected.contains(attr)
+    })
+}
+
+/// Whether the text before offset `at` ends with `&` and letters, digits
+/// or `#`: a value there could complete a character reference.
+fn after_reference_start(bytes: &[u8], at: usize) -> bool {
+    let mut j = at;
+    while j > 0 && (bytes[j - 1].is_ascii_alphanumeric() || bytes[j - 1] == b'#') {
+        j -= 1;
+    }
+    j > 0 && bytes[j - 1] == b'&'
+}
+
+/// The attribute names the selectors of `css` test (`[name…]`),
+/// lowercased; `None` when that cannot be told (CSS escapes, a wildcard).
+fn selector_attributes(css: &str) -> Option<BTreeSet<String>> {
+    if css.contains('\\') {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    for (at, _) in css.match_indices('[') {
+        let name: String = css[at + 1..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ':' | '|' | '*'))
+            .collect();
+        let name = name.rsplit('|').next().unwrap_or_default().to_lowercase();
+        if name.is_empty() || name.contains('*') {
+            return None;
+        }
+        names.insert(name);
+    }
+    Some(names)
 }
 
 /// The HTML context at each of `positions` (ascending) of serialized
@@ -458,14 +746,14 @@ fn html_escapes(html: &str, positions: &[usize]) -> Option<Vec<Escape>> {
     (out.len() == positions.len()).then_some(out)
 }
 
-/// A probe render: subject, HTML and text split at the tokens (with the
-/// tokens' offsets), and the inlined HTML.
-type Probe = ([(Vec<Seg>, Vec<usize>); 3], String);
-
 /// One shape's output with holes.
 #[derive(Debug)]
 struct Prepared {
-    subject: Holes,
+    /// What the HTML template writes, holes escaped as it escapes them.
+    template_html: Holes,
+    /// What the text template writes.
+    template_text: Holes,
+    /// The HTML part, CSS inlined.
     html: Holes,
     /// `html`, quoted-printable encoded once where it can be.
     html_encoded: EncodedHoles,
@@ -475,32 +763,6 @@ struct Prepared {
     text: Holes,
     /// `text`, quoted-printable encoded once where it can be.
     text_encoded: EncodedHoles,
-    /// Per slot, the values already checked against a full render.
-    checked: Vec<HashSet<String>>,
-    /// Whether any reader of the shape was checked.
-    checked_once: bool,
-}
-
-/// How many distinct values of one name or field are checked against a
-/// full render before spliced output is trusted for the rest.
-const CHECKS_PER_SLOT: usize = 8;
-
-impl Prepared {
-    /// Whether `values` bring a name or field value not yet checked (while
-    /// the slot has budget left), noting them as checked.
-    fn needs_check(&mut self, values: &[String]) -> bool {
-        let mut new = false;
-        for (slot, value) in values.iter().enumerate().skip(NAME) {
-            let checked = &mut self.checked[slot];
-            if !value.is_empty() && checked.len() < CHECKS_PER_SLOT && !checked.contains(value) {
-                checked.insert(value.clone());
-                new = true;
-            }
-        }
-        let first = !self.checked_once;
-        self.checked_once = true;
-        new || first
-    }
 }
 
 #[derive(Debug)]
@@ -515,7 +777,8 @@ enum Plan {
 pub struct Stats {
     /// Filled in from a shape's shared rendering.
     pub spliced: u64,
-    /// Rendered in full (a shape that needs it, or a reader's values).
+    /// Rendered in full (a shape that needs it, a reader's values, or a
+    /// reader the templates treat differently).
     pub full: u64,
     /// Distinct recipient shapes seen.
     pub shapes: usize,
@@ -523,12 +786,13 @@ pub struct Stats {
 
 /// Renders one draft for many recipients; see the module docs.
 pub struct Personalizer<'a> {
-    site: &'a Site,
-    templates: &'a Templates,
     draft: &'a Draft<'a>,
     articles: Articles,
+    renderer: Renderer<'a>,
     plans: HashMap<Shape, Plan>,
     stats: Stats,
+    /// An escaped value, while comparing.
+    scratch: String,
 }
 
 impl<'a> Personalizer<'a> {
@@ -538,13 +802,14 @@ impl<'a> Personalizer<'a> {
         templates: &'a Templates,
         draft: &'a Draft<'a>,
     ) -> Result<Personalizer<'a>, RenderError> {
+        let articles = Articles::new(site, draft)?;
         Ok(Personalizer {
-            site,
-            templates,
             draft,
-            articles: Articles::new(site, draft)?,
+            renderer: Renderer::new(site, templates, draft, &articles),
+            articles,
             plans: HashMap::new(),
             stats: Stats::default(),
+            scratch: String::new(),
         })
     }
 
@@ -571,26 +836,25 @@ impl<'a> Personalizer<'a> {
             let plan = self.prepare(&shape);
             self.plans.insert(shape.clone(), plan);
         }
-        let Some(Plan::Splice(prepared)) = self.plans.get_mut(&shape) else {
-            return self.full(recipient, unsubscribe_url);
-        };
-        let check = prepared.needs_check(&values);
         let Some(Plan::Splice(prepared)) = self.plans.get(&shape) else {
             return self.full(recipient, unsubscribe_url);
         };
-        let email = self.splice(prepared, &values, unsubscribe_url);
-        if !check {
+        let raw = self.renderer.render_raw(recipient, unsubscribe_url)?;
+        if prepared
+            .template_html
+            .matches(&raw.html, &values, &mut self.scratch)
+            && prepared
+                .template_text
+                .matches(&raw.text, &values, &mut self.scratch)
+        {
             self.stats.spliced += 1;
-            return Ok(email);
+            let subject = finish_subject(&raw.subject, self.draft);
+            return Ok(self.splice(prepared, &values, subject, unsubscribe_url));
         }
-        let full = self.full(recipient, unsubscribe_url)?;
-        if (&full.subject, &full.html, &full.text) != (&email.subject, &email.html, &email.text) {
-            tracing::debug!(
-                "the templates use a recipient value in a way placeholders cannot follow; rendering this kind of recipient in full"
-            );
-            self.plans.insert(shape, Plan::Full);
-        }
-        Ok(full)
+        // The templates wrote something else for this reader: finish what
+        // they wrote.
+        self.stats.full += 1;
+        finish(self.draft, &self.articles, &raw, unsubscribe_url)
     }
 
     fn full(
@@ -599,26 +863,21 @@ impl<'a> Personalizer<'a> {
         unsubscribe_url: &str,
     ) -> Result<RenderedEmail, RenderError> {
         self.stats.full += 1;
-        render_with(
-            self.site,
-            self.templates,
-            self.draft,
-            &self.articles,
-            recipient,
-            unsubscribe_url,
-        )
+        let raw = self.renderer.render_raw(recipient, unsubscribe_url)?;
+        finish(self.draft, &self.articles, &raw, unsubscribe_url)
     }
 
     fn splice(
         &self,
         prepared: &Prepared,
         values: &[String],
+        subject: String,
         unsubscribe_url: &str,
     ) -> RenderedEmail {
         let mut email = assemble(
             self.draft,
             &self.articles,
-            finish_subject(&prepared.subject.fill(values), self.draft),
+            subject,
             prepared.html.fill(values),
             prepared.text.fill(values),
             unsubscribe_url,
@@ -628,64 +887,45 @@ impl<'a> Personalizer<'a> {
         email
     }
 
-    /// Renders `shape` with both token sets and keeps the output with
-    /// holes, or says it must be rendered in full.
+    /// Renders `shape` with tokens for its values and keeps the output
+    /// with holes, or says it must be rendered in full.
     fn prepare(&self, shape: &Shape) -> Plan {
         let slots = FIELDS + shape.fields.len();
-        let probe = |set: Set| -> Option<Probe> {
-            let (recipient, unsubscribe) = set.recipient(shape)?;
-            let raw = render_raw(
-                self.site,
-                self.templates,
-                self.draft,
-                &self.articles,
-                &recipient,
-                &unsubscribe,
-            )
-            .ok()?;
-            let html = inline_css(&raw.html).ok()?;
-            let parts = [
-                set.holes(&raw.subject, slots),
-                set.holes(&html, slots),
-                set.holes(&finish_text(&raw.text), slots),
-            ];
-            Some((parts, html))
-        };
-        let (Some((a, html_a)), Some((b, _))) = (probe(Set::A), probe(Set::B)) else {
+        let Some((recipient, unsubscribe)) = token_reader(shape) else {
             return Plan::Full;
         };
-        let [subject, mut html, text] = a;
+        let Ok(raw) = self.renderer.render_raw(&recipient, &unsubscribe) else {
+            return Plan::Full;
+        };
+        let (template_html, at) = holes(&raw.html, slots, Escape::Template);
+        if !template_positions_ok(&raw.html, &at) {
+            return Plan::Full;
+        }
+        let Ok(inlined) = inline_css(&raw.html) else {
+            return Plan::Full;
+        };
         // The HTML holes take the escaping of where they landed.
-        let Some(escapes) = html_escapes(&html_a, &html.1) else {
+        let (mut html, at) = holes(&inlined, slots, Escape::Raw);
+        let Some(escapes) = html_escapes(&inlined, &at) else {
             return Plan::Full;
         };
         let mut escapes = escapes.into_iter();
-        for seg in &mut html.0 {
+        for seg in &mut html {
             if let Seg::Slot(_, escape) = seg {
                 *escape = escapes.next().unwrap_or(Escape::Raw);
             }
         }
-        let same = |x: &[Seg], y: &[Seg]| {
-            x.len() == y.len()
-                && x.iter().zip(y).all(|pair| match pair {
-                    (Seg::Lit(p), Seg::Lit(q)) => p == q,
-                    (Seg::Slot(p, _), Seg::Slot(q, _)) => p == q,
-                    _ => false,
-                })
-        };
-        if !(same(&subject.0, &b[0].0) && same(&html.0, &b[1].0) && same(&text.0, &b[2].0)) {
-            return Plan::Full;
-        }
-        let html = Holes(html.0);
-        let text = Holes(text.0);
+        let (template_text, _) = holes(&raw.text, slots, Escape::Raw);
+        let (text, _) = holes(&finish_text(&raw.text), slots, Escape::Raw);
+        let html = Holes(html);
+        let text = Holes(text);
         Plan::Splice(Prepared {
-            subject: Holes(subject.0),
+            template_html: Holes(template_html),
+            template_text: Holes(template_text),
             html_encoded: EncodedHoles::new(&html),
             html,
             text_encoded: EncodedHoles::new(&text),
             text,
-            checked: vec![HashSet::new(); slots],
-            checked_once: false,
         })
     }
 }

@@ -162,6 +162,30 @@ impl Templates {
             .map_err(|e| format!("{key}: {}", describe_error(&e)))
     }
 
+    /// Compiles a template held in the configuration once, to render it
+    /// with [`Templates::render_compiled`]; errors as [`Templates::render_str`]
+    /// words them.
+    pub(crate) fn compile_str<'s>(
+        &'s self,
+        key: &'s str,
+        source: &'s str,
+    ) -> Result<minijinja::Template<'s, 's>, String> {
+        self.env
+            .template_from_named_str(key, source)
+            .map_err(|e| format!("{key}: {}", describe_error(&e)))
+    }
+
+    /// Renders a template from [`Templates::compile_str`].
+    pub(crate) fn render_compiled(
+        key: &str,
+        template: &minijinja::Template<'_, '_>,
+        ctx: &Value,
+    ) -> Result<String, String> {
+        template
+            .render(ctx)
+            .map_err(|e| format!("{key}: {}", describe_error(&e)))
+    }
+
     /// An error located in the file a user can open.
     fn describe(&self, e: &Error, fallback: &str) -> String {
         let name = e.name().unwrap_or(fallback);

@@ -1113,3 +1113,132 @@ fn bad_input_exits_1_and_a_refused_connection_exits_2_failing_nobody() {
         );
     }
 }
+
+/// A digest template whose line 7 compares a subscriber column.
+const PLAN_DIGEST_HTML: &str = r#"{% extends "base.html" %}
+{% block content %}
+        <tr>
+          <td class="article">
+            <p>Dear {{ recipient.name }},</p>
+            {#- the reader's plan decides -#}
+            {% if recipient.fields.plan == "vip" %}<p>VIP EDITION</p>{% endif %}
+            {% for a in articles %}<p>{{ a.title }}</p>{% endfor %}
+          </td>
+        </tr>
+{% endblock %}
+"#;
+const PLAN_DIGEST_TXT: &str = "{% if recipient.fields.plan == \"vip\" %}VIP EDITION\n{% endif %}Dear {{ recipient.name }}\n{% for a in articles %}{{ a.title }}\n{% endfor %}\n{% include \"footer.txt\" %}\n";
+
+/// A message file with its quoted-printable soft line breaks removed (the
+/// phrases looked for are plain ASCII).
+fn unfolded(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+}
+
+/// Regression test for a bug: a template that read a subscriber column
+/// (`recipient.fields.plan`, with a `plan` column in every row) stopped
+/// `send` with `templates/digest.html:7: undefined value`, because the
+/// trial render before sending used a sample reader without the list's
+/// columns. The trial now has them; each reader gets their plan's text,
+/// the `vip` rows included though they come last.
+#[test]
+fn a_template_that_reads_a_subscriber_column_sends_each_reader_their_variant() {
+    require_postfix();
+    let site = Site::new(
+        "send-column",
+        0,
+        "per_second = 0",
+        &format!("url = \"{POSTFIX_PLAIN}\""),
+    );
+    let _cleanup = MaildirCleanup(site.domain.clone());
+    std::fs::create_dir_all(site.path("templates")).unwrap();
+    site.write("templates/digest.html", PLAN_DIGEST_HTML);
+    site.write("templates/digest.txt", PLAN_DIGEST_TXT);
+    let mut csv = String::from("email,name,plan\n");
+    for i in 0..6 {
+        let plan = if i >= 4 { "vip" } else { "free" };
+        csv.push_str(&format!("{},Reader {i},{plan}\n", site.addr(i)));
+    }
+    site.write("subscribers.csv", csv);
+
+    // The preview's sample reader has the list's columns too.
+    let preview = site.run(&["preview", "--out", "preview"]);
+    preview.assert_code(0);
+    let vip = site.run(&["preview", "--to", &site.addr(5), "--out", "vip"]);
+    vip.assert_code(0);
+    let text = files_under(&site.path("vip"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "txt"))
+        .expect("a .txt preview");
+    let text = std::fs::read_to_string(text).unwrap();
+    assert!(text.starts_with("VIP EDITION\nDear Reader 5\n"), "{text}");
+
+    let run = site.run(&["send", "--include-existing"]);
+    run.assert_code(0);
+    let counts = settle_maildir(&site.domain, 6, Duration::from_secs(60));
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    let (_, files) = crate::mail::maildir_counts(&site.domain);
+    assert_eq!(files.len(), 6);
+    for file in files {
+        let message = unfolded(&file);
+        let to = header(&message, "To").unwrap();
+        let vip = to.contains(&site.addr(4)) || to.contains(&site.addr(5));
+        assert_eq!(
+            message.matches("VIP EDITION").count(),
+            if vip { 2 } else { 0 },
+            "{to}: both parts say VIP EDITION only for the vip rows"
+        );
+    }
+    assert_eq!(tally(&site.status()[0]), (6, 0, 0, 0));
+}
+
+/// A column the templates need and the list lacks: `send` (and `--dry-run`
+/// and `preview`) exit 1 naming the row, the column and the template line,
+/// and nothing is sent or recorded.
+#[test]
+fn a_column_the_list_lacks_is_named_with_its_row_and_nothing_is_sent() {
+    let nothing = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = Site::new(
+        "send-no-column",
+        3,
+        "per_second = 0",
+        &format!("url = \"smtp://127.0.0.1:{nothing}?tls=none\""),
+    );
+    std::fs::create_dir_all(site.path("templates")).unwrap();
+    site.write("templates/digest.html", PLAN_DIGEST_HTML);
+
+    let run = site.run(&["send", "--include-existing"]);
+    run.assert_code(1);
+    let wanted = format!("subscribers.csv:2 ({}): no `plan` value", site.addr(0));
+    assert!(run.stderr.contains(&wanted), "{run}");
+    assert!(
+        run.stderr
+            .contains("templates/digest.html:7: undefined value"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("add a `plan` column"), "{run}");
+    assert!(!run.stderr.contains("cannot connect"), "{run}");
+    assert!(site.status().is_empty(), "no issue may be recorded");
+
+    let dry = site.run(&["send", "--dry-run", "--include-existing"]);
+    dry.assert_code(1);
+    assert!(dry.stderr.contains("no `plan` value"), "{dry}");
+    assert!(dry.stderr.contains("subscribers.csv ("), "{dry}");
+
+    let preview = site.run(&["preview", "--out", "preview"]);
+    preview.assert_code(1);
+    assert!(
+        preview
+            .stderr
+            .contains("templates/digest.html:7: undefined value")
+            && preview.stderr.contains("has no `plan`"),
+        "{preview}"
+    );
+}

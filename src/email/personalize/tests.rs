@@ -177,10 +177,10 @@ fn builtin_templates_splice_byte_identical_messages() {
     let templates = Templates::builtin();
     for draft in drafts(&site) {
         let stats = assert_same(&site, &templates, &draft, &readers());
-        // Pass one checks every new name and field value against a full
-        // render; pass two splices all but the two readers with a control
+        // Both passes splice all but the two readers with a control
         // character or a padded value.
-        assert_eq!(stats.spliced, 8, "{stats:?}");
+        assert_eq!(stats.spliced, 16, "{stats:?}");
+        assert_eq!(stats.full, 4, "{stats:?}");
     }
 }
 
@@ -191,9 +191,9 @@ fn values_in_text_attributes_subject_and_text_part_splice_exactly() {
     for draft in drafts(&site) {
         let stats = assert_same(&site, &templates, &draft, &readers());
         // Readers with control characters or padded values are rendered in
-        // full on their own; everyone else is spliced on the second pass.
-        assert_eq!(stats.spliced, 8, "{stats:?}");
-        assert_eq!(stats.full, 12, "{stats:?}");
+        // full on their own; everyone else is spliced, on both passes.
+        assert_eq!(stats.spliced, 16, "{stats:?}");
+        assert_eq!(stats.full, 4, "{stats:?}");
     }
 }
 
@@ -230,16 +230,9 @@ fn a_spliced_text_part_is_what_a_per_recipient_render_gives() {
     .map(|(email, name, city)| reader(email, Some(name), &[("city", city)]))
     .collect();
     let stats = assert_same(&site, &templates, &draft, &readers);
-    // Every reader is checked against a full render on the first pass
-    // (new values), then spliced on the second.
-    assert_eq!(stats.spliced, readers.len() as u64, "{stats:?}");
+    // Every reader is spliced, on both passes.
+    assert_eq!(stats.spliced, 2 * readers.len() as u64, "{stats:?}");
     let mut personalizer = Personalizer::new(&site, &templates, &draft).unwrap();
-    // The first pass checks each reader against a full render; the
-    // second splices them all.
-    for r in readers.iter() {
-        let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
-        personalizer.render(r, &unsubscribe).unwrap();
-    }
     for r in readers.iter() {
         let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
         let email = personalizer.render(r, &unsubscribe).unwrap();
@@ -252,10 +245,11 @@ fn a_spliced_text_part_is_what_a_per_recipient_render_gives() {
     }
 }
 
-/// A template that does more than print a value falls back, and the
-/// result is still exactly the full render.
+/// A template that does more than print a value: each reader whose
+/// template output is not the shape's with their values in it is
+/// rendered in full, and the result is always exactly the full render.
 #[test]
-fn templates_that_inspect_values_fall_back() {
+fn templates_that_inspect_values_fall_back_per_reader() {
     let cases = [
         ("upper", "<p>{{ recipient.name|upper }}</p>"),
         ("length", "<p>{{ recipient.name|length }}</p>"),
@@ -266,9 +260,6 @@ fn templates_that_inspect_values_fall_back() {
         ("replace", "<p>{{ unsubscribe_url|replace('/', ' / ') }}</p>"),
         ("comparison", "{% if recipient.fields.plan == 'pro' %}<p>PRO</p>{% endif %}"),
         ("truthiness", "{% if recipient.fields.city %}<p>from somewhere</p>{% endif %}{% if recipient.name %}<p>named</p>{% endif %}"),
-        ("style block", "<style>@media (max-width: 1px) { .x { content: '{{ recipient.name }}' } }</style>"),
-        ("style attribute", "<p style=\"color: {{ recipient.fields.city }}\">x</p>"),
-        ("comment", "<!-- {{ recipient.name }} -->"),
         ("safe", "<p>{{ recipient.name|safe }}</p>"),
     ];
     let site = sample_site_with(EMAIL);
@@ -281,54 +272,153 @@ fn templates_that_inspect_values_fall_back() {
         )])
         .unwrap();
         let stats = assert_same(&site, &templates, &draft, &readers());
-        // Spliceable as far as values go, with every value non-empty:
-        let named: Vec<Recipient> = readers()
-            .into_iter()
-            .filter(|r| {
-                r.name.as_deref().is_some_and(spliceable)
-                    && r.fields.values().all(|v| spliceable(v) && !v.is_empty())
-            })
-            .collect();
-        assert_eq!(named.len(), 4);
-        let named_stats = assert_same(&site, &templates, &draft, &named);
+        assert!(stats.full > 0, "{what}: {stats:?}");
+        let named_stats = assert_same(&site, &templates, &draft, &named_readers());
         match what {
-            // Emptiness is part of the shape: nothing to fall back from.
-            "truthiness" => assert!(named_stats.spliced > 0, "{what}"),
-            _ => assert_eq!(named_stats.spliced, 0, "{what}: {named_stats:?}"),
+            // Emptiness is part of the shape: every reader's output is the
+            // shape's.
+            "truthiness" => assert_eq!(named_stats.full, 0, "{what}: {named_stats:?}"),
+            _ => assert!(named_stats.full > 0, "{what}: {named_stats:?}"),
         }
-        assert!(stats.full > 0);
     }
 }
 
+/// Readers whose values are all spliceable and non-empty.
+fn named_readers() -> Vec<Recipient> {
+    let named: Vec<Recipient> = readers()
+        .into_iter()
+        .filter(|r| {
+            r.name.as_deref().is_some_and(spliceable)
+                && r.fields.values().all(|v| spliceable(v) && !v.is_empty())
+        })
+        .collect();
+    assert_eq!(named.len(), 4);
+    named
+}
+
+/// A value where HTML parsing or CSS inlining could treat it differently
+/// from a placeholder: the whole shape is rendered in full, exactly.
 #[test]
-fn a_comparison_with_a_literal_is_caught_by_checking_new_values() {
+fn values_where_parsing_or_inlining_looks_are_never_spliced() {
+    let cases = [
+        ("style block", "<style>@media (max-width: 1px) { .x { content: '{{ recipient.name }}' } }</style>"),
+        ("style attribute", "<p style=\"color: {{ recipient.fields.city }}\">x</p>"),
+        ("comment", "<!-- {{ recipient.name }} -->"),
+        ("class", "<p class=\"plan-{{ recipient.fields.plan }}\">x</p>"),
+        ("id", "<p id=\"{{ recipient.fields.plan }}\">x</p>"),
+        ("unquoted attribute", "<p title={{ recipient.name }}>x</p>"),
+        ("attribute a selector names", "<style>p[title=\"pro\"] { color: red }</style><p title=\"{{ recipient.fields.plan }}\">x</p>"),
+        ("after an ampersand", "<p>&{{ recipient.fields.plan }}</p>"),
+        ("after a reference's start", "<p title=\"&am{{ recipient.fields.plan }}\">x</p>"),
+        ("tag name", "<{{ recipient.fields.plan }}>x</{{ recipient.fields.plan }}>"),
+        ("CDATA", "<svg><![CDATA[{{ recipient.name }}]]></svg>"),
+        ("script", "<script type=\"text/plain\">{{ recipient.name }}</script>"),
+        ("linked stylesheet", "<link rel=\"stylesheet\" href=\"/x.css\"><p title=\"{{ recipient.name }}\">x</p>"),
+    ];
     let site = sample_site_with(EMAIL);
     let article = &site.articles[0];
     let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
-    let templates = Templates::from_sources(vec![(
-        "article.txt".into(),
-        "{% if recipient.fields.plan == 'pro' %}PRO {% endif %}{{ recipient.name }}".into(),
-    )])
+    for (what, body) in cases {
+        let templates = Templates::from_sources(vec![(
+            "article.html".into(),
+            format!("{{% extends \"base.html\" %}}{{% block content %}}{body}{{% endblock %}}"),
+        )])
+        .unwrap();
+        // Readers without the value (an empty field, no name) may splice.
+        assert_same(&site, &templates, &draft, &readers());
+        let named_stats = assert_same(&site, &templates, &draft, &named_readers());
+        assert_eq!(named_stats.spliced, 0, "{what}: {named_stats:?}");
+    }
+}
+
+/// Regression test: a literal comparison with a value that no early
+/// reader has (`plan == 'pro'` first true for reader 300) used to be
+/// trusted once the first values of each field had been checked, and
+/// mailed the pro readers the free text. Each reader's own template
+/// output now decides.
+#[test]
+fn a_comparison_with_a_literal_is_decided_for_every_reader() {
+    let site = sample_site_with(EMAIL);
+    let article = &site.articles[0];
+    let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+    let templates = Templates::from_sources(vec![
+        (
+            "article.txt".into(),
+            "{% if recipient.fields.plan == 'pro' %}PRO {% endif %}{{ recipient.name }}".into(),
+        ),
+        (
+            "article.html".into(),
+            "{% extends \"base.html\" %}{% block content %}<p class=\"{% if recipient.fields.plan == 'pro' %}pro{% endif %}\">{{ recipient.name }}</p>{% endblock %}".into(),
+        ),
+    ])
     .unwrap();
-    // The first reader is on the free plan: splicing looks right until a
-    // pro reader comes along.
-    let mut readers: Vec<Recipient> = (0..5)
-        .map(|i| reader(&format!("f{i}@example.com"), Some("F"), &[("plan", "free")]))
+    let mut readers: Vec<Recipient> = (0..300)
+        .map(|i| {
+            let plan = ["free", "trial", "team"][i % 3];
+            reader(
+                &format!("f{i}@example.com"),
+                Some(&format!("F{i}")),
+                &[("plan", plan)],
+            )
+        })
         .collect();
     readers.push(reader("p@example.com", Some("P"), &[("plan", "pro")]));
     readers.push(reader("q@example.com", Some("Q"), &[("plan", "pro")]));
     let stats = assert_same(&site, &templates, &draft, &readers);
-    assert!(stats.spliced > 0, "{stats:?}");
-    let unsubscribe = unsubscribe_url(&site, &readers[5].email, SECRET);
+    // Twice round: the 300 others spliced, the two pro readers in full.
+    assert_eq!(stats.spliced, 600, "{stats:?}");
+    assert_eq!(stats.full, 4, "{stats:?}");
     let mut personalizer = Personalizer::new(&site, &templates, &draft).unwrap();
     for r in &readers {
-        personalizer.render(r, &unsubscribe).unwrap();
+        let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
+        let email = personalizer.render(r, &unsubscribe).unwrap();
+        let pro = r.fields.get("plan").is_some_and(|p| p == "pro");
+        assert_eq!(email.text.starts_with("PRO "), pro, "{r:?}");
     }
-    assert!(personalizer
-        .render(&readers[6], &unsubscribe)
-        .unwrap()
-        .text
-        .starts_with("PRO Q"));
+}
+
+#[test]
+fn template_contexts() {
+    let ok = |html: &str, token: &str| {
+        let at: Vec<usize> = html.match_indices(token).map(|(i, _)| i).collect();
+        assert!(!at.is_empty(), "{html}");
+        template_positions_ok(html, &at)
+    };
+    for html in [
+        "<p>TOK</p>",
+        "<p title=\"TOK\" data-x='TOK'>TOK</p>",
+        "<title>TOK</title><textarea>TOK</textarea>",
+        "<style>.a { color: red }</style><a href=\"https://x/?u=TOK\">TOK &amp; TOK</a>",
+        "<p>a < TOK</p><!-- c --><p>TOK</p><script>x</script>TOK",
+        "<p>&amp;TOK</p>",
+    ] {
+        assert!(ok(html, "TOK"), "{html}");
+    }
+    for html in [
+        "<p class=\"TOK\">x</p>",
+        "<p ID='TOK'>x</p>",
+        "<p title=TOK>x</p>",
+        "<p title = \"TOK\">x</p>",
+        "<p>&TOK</p>",
+        "<p>&#TOK</p>",
+        "<p TOK>x</p>",
+        "<TOK>",
+        "</TOK>",
+        "<!-- TOK -->",
+        "<![CDATA[TOK]]>",
+        "<!DOCTYPE TOK>",
+        "<?x TOK>",
+        "<style>TOK</style>",
+        "<STYLE>p{}</STYLE><script>TOK</script>",
+        "<style>[title] {}</style><p title=\"TOK\">",
+        "<style>a\\[x] {}</style><p title=\"TOK\">",
+        "<link rel=stylesheet href=x><p title=\"TOK\">",
+        "<base href=\"TOK\">",
+        "<p data-css-inline=\"TOK\">",
+        "<p lang=\"TOK\" >",
+    ] {
+        assert!(!ok(html, "TOK"), "{html}");
+    }
 }
 
 #[test]
@@ -368,5 +458,172 @@ proptest! {
             .collect();
         let drafts = drafts(&site);
         assert_same(&site, &templates, &drafts[1], &readers);
+    }
+}
+
+/// Pieces of the generated templates: printing, comparing, branching,
+/// filtering and looping over a reader's values, in every HTML context.
+const FRAGMENTS: [&str; 26] = [
+    "{{ recipient.name }}",
+    "{{ recipient.email }}",
+    "{{ recipient.fields.plan }}",
+    "{{ recipient.fields.city }}",
+    "<a href=\"{{ unsubscribe_url }}\">leave</a>",
+    "{% if recipient.fields.plan == \"vip\" %}VIP{% else %}standard{% endif %}",
+    "{% if recipient.fields.plan in [\"gold\", \"vip\"] %}<b>gold</b>{% endif %}",
+    "{% if recipient.name|length > 12 %}long{% endif %}",
+    "{{ recipient.name|upper }}",
+    "{{ recipient.fields.city|truncate(9) }}",
+    "{% for c in recipient.fields.plan %}[{{ c }}]{% endfor %}",
+    "{% for k, v in recipient.fields|items %}{{ k }}={{ v }};{% endfor %}",
+    "{{ recipient.name[:3] }}",
+    "{% if \"o\" in recipient.email %}o-reader{% endif %}",
+    "{{ recipient.fields.city|replace(\"a\", \"4\") }}",
+    "<p title=\"{{ recipient.name }}\">t</p>",
+    "<p class=\"{{ recipient.fields.plan }}\">c</p>",
+    "<p title={{ recipient.fields.plan }}>u</p>",
+    "&{{ recipient.fields.plan }}",
+    "{{ recipient.name|default(\"friend\") }}",
+    "{% if recipient.fields.city %}{{ recipient.fields.city }}{% else %}nowhere{% endif %}",
+    "{{ (recipient.name ~ \" \" ~ recipient.fields.city)|wordcount }}",
+    "{% if recipient.email is endingwith(\"vip.example\") %}insider{% endif %}",
+    "{{ recipient.name|wrap(20) }}",
+    "{% if recipient.fields.plan == \"vip\" %}<p data-plan=\"vip\">{% else %}<p>{% endif %}{{ recipient.name }}</p>",
+    "{{ recipient.name|safe }}",
+];
+
+/// `n` readers from `seed`. Values that the fragments treat specially
+/// (the `vip` plan, `amp;` after a `&`, a long name, a `vip.example`
+/// address) first appear after reader 1,200, one at a time, among more
+/// distinct everyday values than any sample of the first readers would
+/// hold.
+fn generated_readers(seed: u64, n: usize) -> Vec<Recipient> {
+    const NAMES: [&str; 12] = [
+        "Ann",
+        "Bob Lee",
+        "Zoë Ærø",
+        "O'Brien & Co",
+        "<b>Bo</b>",
+        "Ann  Marie",
+        " Padded",
+        "Tab\there",
+        "",
+        "東京 🙂",
+        "x\u{a0}y",
+        "Dee/Dum",
+    ];
+    const RARE_NAMES: [&str; 3] = ["A rather long name indeed", "amp;", "#38;"];
+    const PLANS: [&str; 12] = [
+        "free", "pro", "", "gold", "team", "trial", "edu", "basic", "plus", "max", "solo", "duo",
+    ];
+    const RARE_PLANS: [&str; 3] = ["vip", "amp;", "pro\"x"];
+    const CITIES: [&str; 12] = [
+        "Köln",
+        "Oslo",
+        "",
+        "Paris & Nice",
+        "a<b",
+        "São Paulo",
+        "Lima",
+        "Rome",
+        "Bern",
+        "Kyiv",
+        "Nuuk",
+        "Riga",
+    ];
+    let mut state = seed | 1;
+    let mut pick = |len: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % len
+    };
+    (0..n)
+        .map(|i| {
+            // 0: nothing rare; 1: the name; 2: the plan; 3: the address.
+            let rare = if i > 1200 && pick(3) == 0 {
+                1 + pick(3)
+            } else {
+                0
+            };
+            let name = if rare == 1 {
+                RARE_NAMES[pick(RARE_NAMES.len())]
+            } else {
+                NAMES[pick(NAMES.len())]
+            };
+            let plan = if rare == 2 {
+                RARE_PLANS[pick(RARE_PLANS.len())]
+            } else {
+                PLANS[pick(PLANS.len())]
+            };
+            let email = if rare == 3 {
+                format!("r{i}@vip.example")
+            } else {
+                format!("r{i}@example.com")
+            };
+            reader(
+                &email,
+                (!name.is_empty()).then_some(name),
+                &[("city", CITIES[pick(CITIES.len())]), ("plan", plan)],
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// Differential test: templates built from [`FRAGMENTS`] (in the
+    /// subject, the HTML part and the text part), and every reader of a
+    /// list of 2,000, spliced or not, give exactly the full render.
+    #[test]
+    fn any_template_gives_the_full_render_for_every_reader(
+        html in proptest::collection::vec(0..FRAGMENTS.len(), 1..7),
+        text in proptest::collection::vec(0..FRAGMENTS.len(), 1..5),
+        subject in 0..FRAGMENTS.len(),
+        seed in any::<u64>(),
+    ) {
+        let subject = FRAGMENTS[subject].replace('\'', "\\'");
+        let site = sample_site_with(&format!("{EMAIL}subject_single = '{{{{ article.title }}}}: {subject}'\n"));
+        let html: Vec<&str> = html.iter().map(|&i| FRAGMENTS[i]).collect();
+        let text: Vec<&str> = text.iter().map(|&i| FRAGMENTS[i]).collect();
+        let templates = Templates::from_sources(vec![
+            (
+                "article.html".into(),
+                format!(
+                    "<!DOCTYPE html><html><head><style>p {{ margin: 0 }} .vip {{ color: red }} \
+                     .gold {{ font-weight: bold }} p[data-plan] {{ border: 1px solid }}</style></head>\
+                     <body><h1>{{{{ article.title }}}}</h1><div>{}</div></body></html>",
+                    html.join("</div>\n<div>")
+                ),
+            ),
+            ("article.txt".into(), format!("{}\n\n{{{{ article.title }}}}\n", text.join("\n"))),
+        ])
+        .unwrap();
+        let article = &site.articles[0];
+        let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+        let mut personalizer = Personalizer::new(&site, &templates, &draft).unwrap();
+        for r in generated_readers(seed, 2000) {
+            let unsubscribe = unsubscribe_url(&site, &r.email, SECRET);
+            let full = render(&site, &templates, &draft, &r, &unsubscribe);
+            let fast = personalizer.render(&r, &unsubscribe);
+            let (full, fast) = match (full, fast) {
+                (Ok(full), Ok(fast)) => (full, fast),
+                (Err(full), Err(fast)) => {
+                    prop_assert_eq!(fast.to_string(), full.to_string());
+                    continue;
+                }
+                (full, fast) => panic!("{r:?}: {full:?} vs {fast:?}"),
+            };
+            prop_assert_eq!(&fast.subject, &full.subject, "{:?}", r);
+            prop_assert_eq!(&fast.text, &full.text, "{:?}", r);
+            prop_assert_eq!(&fast.html, &full.html, "{:?}", r);
+            if let Some(encoded) = &fast.html_encoded {
+                prop_assert!(*encoded == qp::encode(&fast.html), "{:?}", r);
+            }
+            if let Some(encoded) = &fast.text_encoded {
+                prop_assert!(*encoded == qp::encode(&fast.text), "{:?}", r);
+            }
+        }
     }
 }
