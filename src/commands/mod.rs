@@ -7,7 +7,9 @@ mod init;
 mod new;
 mod preview;
 mod send;
+mod serve;
 mod status;
+mod subscribers;
 mod unsubscribe;
 
 use std::path::Path;
@@ -33,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Send(args) => send::run(global, args),
         Command::Status(args) => status::run(global, args),
         Command::Unsubscribe(args) => unsubscribe::run(global, args),
+        Command::Serve(args) => serve::run(global, args),
+        Command::Subscribers(args) => subscribers::run(global, args),
         Command::Init(args) => init::run(args),
     }
 }

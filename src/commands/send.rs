@@ -295,19 +295,28 @@ impl Sender {
     }
 }
 
-/// The subscriber list, streamed into a [`Roster`] keyed by normalized
-/// address (on disk, so memory does not grow with the list). Skipped rows
+/// The audience: confirmed signups from the ledger plus the subscriber
+/// list, streamed into a [`Roster`] keyed by normalized address (on disk, so memory does not grow with the list). Skipped rows
 /// are reported, never dropped silently.
 fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
     let mut rows = Subscribers::open(root, &site.config.send.subscribers)?;
-    let recipients = Roster::build((&mut rows).map(|row| {
+    // Confirmed signups first: a CSV row for the same address replaces
+    // its signup (it may carry more fields).
+    let ledger_path = super::ledger_path(root, &site.config);
+    let signups = if ledger_path.is_file() {
+        Ledger::open(&ledger_path)?.active_signups()?
+    } else {
+        Vec::new()
+    };
+    let signups = signups.into_iter().map(Ok);
+    let recipients = Roster::build(signups.chain((&mut rows).map(|row| {
         row.map(|row| Recipient {
             email: row.email,
             name: row.name,
             fields: row.fields,
         })
         .map_err(anyhow::Error::from)
-    }))?;
+    })))?;
     for problem in rows.problems() {
         warn!("{problem}");
     }

@@ -168,7 +168,8 @@ pub enum SuppressionReason {
 }
 
 impl SuppressionReason {
-    fn as_str(self) -> &'static str {
+    /// The reason as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             SuppressionReason::Unsubscribed => "unsubscribed",
             SuppressionReason::HardBounce => "hard_bounce",
@@ -1052,6 +1053,21 @@ impl Ledger {
             });
         }
         Ok(out)
+    }
+
+    /// The confirmed signups as recipients of a send (suppressed ones are
+    /// left out when an issue's deliveries are created).
+    pub fn active_signups(&self) -> Result<Vec<crate::email::Recipient>, LedgerError> {
+        Ok(self
+            .signups()?
+            .into_iter()
+            .filter(|s| s.active)
+            .map(|s| crate::email::Recipient {
+                email: s.address,
+                name: s.name,
+                fields: Default::default(),
+            })
+            .collect())
     }
 
     /// Every suppression, by normalized address.
