@@ -116,11 +116,23 @@ pub fn run(global: &Global, args: &SubscribersArgs) -> Result<()> {
                 .max()
                 .unwrap_or(5)
                 .max(5);
-            writeln!(out, "{:width$}  {:12}  {:6}  SINCE", "EMAIL", "STATE", "SOURCE")?;
+            writeln!(
+                out,
+                "{:width$}  {:12}  {:6}  SINCE",
+                "EMAIL", "STATE", "SOURCE"
+            )?;
             for e in entries.values() {
                 let shown = since(e.since);
-                let shown = if shown.is_empty() { "-".to_owned() } else { shown };
-                writeln!(out, "{:width$}  {:12}  {:6}  {shown}", e.email, e.state, e.source)?;
+                let shown = if shown.is_empty() {
+                    "-".to_owned()
+                } else {
+                    shown
+                };
+                writeln!(
+                    out,
+                    "{:width$}  {:12}  {:6}  {shown}",
+                    e.email, e.state, e.source
+                )?;
             }
             let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
             for e in entries.values() {

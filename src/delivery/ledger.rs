@@ -998,8 +998,11 @@ impl Ledger {
             _ => Confirmation::Confirmed,
         };
         if outcome == Confirmation::Confirmed {
-            tx.execute("DELETE FROM suppressions WHERE recipient = ?1", params![key])
-                .map_err(&sql)?;
+            tx.execute(
+                "DELETE FROM suppressions WHERE recipient = ?1",
+                params![key],
+            )
+            .map_err(&sql)?;
             tx.execute(
                 "INSERT INTO signups (recipient, address, state, requested_at, confirmed_at, confirm_client)
                  VALUES (?1, ?2, 'active', ?3, ?4, ?5)
@@ -1589,21 +1592,31 @@ mod tests {
             SignupRequest::New
         );
         assert_eq!(
-            ledger.request_signup(&a, None, Some("192.0.2.2"), t(5)).unwrap(),
+            ledger
+                .request_signup(&a, None, Some("192.0.2.2"), t(5))
+                .unwrap(),
             SignupRequest::Pending
         );
         let rows = ledger.signups().unwrap();
         assert_eq!(rows.len(), 1);
         assert!(!rows[0].active);
-        assert_eq!(rows[0].name.as_deref(), Some("Ann"), "a later request without a name keeps it");
+        assert_eq!(
+            rows[0].name.as_deref(),
+            Some("Ann"),
+            "a later request without a name keeps it"
+        );
         assert_eq!(rows[0].requested_at, t(5));
 
         assert_eq!(
-            ledger.confirm_signup(&a, t(5), Some("192.0.2.3"), t(10)).unwrap(),
+            ledger
+                .confirm_signup(&a, t(5), Some("192.0.2.3"), t(10))
+                .unwrap(),
             Confirmation::Confirmed
         );
         assert_eq!(
-            ledger.confirm_signup(&a, t(5), Some("192.0.2.3"), t(11)).unwrap(),
+            ledger
+                .confirm_signup(&a, t(5), Some("192.0.2.3"), t(11))
+                .unwrap(),
             Confirmation::AlreadyActive
         );
         let row = &ledger.signups().unwrap()[0];
@@ -1620,7 +1633,10 @@ mod tests {
         assert!(ledger.unsubscribe(&a, "one-click", t(20)).unwrap());
         assert!(!ledger.unsubscribe(&a, "page", t(21)).unwrap());
         let s = &ledger.suppressions().unwrap()[0];
-        assert_eq!((s.reason.as_str(), s.how.as_deref(), s.at), ("unsubscribed", Some("one-click"), t(20)));
+        assert_eq!(
+            (s.reason.as_str(), s.how.as_deref(), s.at),
+            ("unsubscribed", Some("one-click"), t(20))
+        );
         assert_eq!(
             ledger.confirm_signup(&a, t(5), None, t(22)).unwrap(),
             Confirmation::Stale
@@ -1631,7 +1647,10 @@ mod tests {
             ledger.request_signup(&a, None, None, t(30)).unwrap(),
             SignupRequest::Suppressed
         );
-        assert!(ledger.suppression(&a).unwrap().is_some(), "asking alone lifts nothing");
+        assert!(
+            ledger.suppression(&a).unwrap().is_some(),
+            "asking alone lifts nothing"
+        );
         assert_eq!(
             ledger.confirm_signup(&a, t(30), None, t(31)).unwrap(),
             Confirmation::Confirmed

@@ -60,7 +60,12 @@ fn confirm_mac(list_id: &str, address: &str, issued_at: i64, secret: &[u8]) -> H
 
 /// The token of a signup confirmation link for `address`, made at
 /// `issued_at` (Unix seconds).
-pub fn sign_confirm(address: &EmailAddress, list_id: &str, issued_at: i64, secret: &[u8]) -> String {
+pub fn sign_confirm(
+    address: &EmailAddress,
+    list_id: &str,
+    issued_at: i64,
+    secret: &[u8],
+) -> String {
     let normalized = address.normalized();
     let tag = confirm_mac(list_id, &normalized, issued_at, secret)
         .finalize()
@@ -203,7 +208,8 @@ mod tests {
         let secret = b"s3cret";
         let token = sign_confirm(&reader(), "l.x", 1_000, secret);
         assert_eq!(
-            verify_confirm(&token, "l.x", secret, 1_000 + 3600, 7200).map(|(a, t)| (a.normalized(), t)),
+            verify_confirm(&token, "l.x", secret, 1_000 + 3600, 7200)
+                .map(|(a, t)| (a.normalized(), t)),
             Ok(("reader@example.com".to_owned(), 1_000))
         );
         assert_eq!(
@@ -240,8 +246,18 @@ mod tests {
         );
         let (address, rest) = token.split_once('.').unwrap();
         let (_, tag) = rest.split_once('.').unwrap();
-        assert_eq!(verify_token(&format!("{address}.{tag}"), "l.x", secret), None);
-        for junk in ["", "..", "a.1.b", "a.-1.b", "a.1.b.c", "a.99999999999999999.b"] {
+        assert_eq!(
+            verify_token(&format!("{address}.{tag}"), "l.x", secret),
+            None
+        );
+        for junk in [
+            "",
+            "..",
+            "a.1.b",
+            "a.-1.b",
+            "a.1.b.c",
+            "a.99999999999999999.b",
+        ] {
             assert_eq!(
                 verify_confirm(junk, "l.x", secret, 1_000, 7200),
                 Err(ConfirmTokenError::Invalid)

@@ -64,7 +64,10 @@ mod tests {
         assert!(limiter.allow("a", t0));
         assert!(!limiter.allow("a", t0 + Duration::from_secs(10)));
         assert!(limiter.allow("b", t0), "other keys are not affected");
-        assert!(limiter.allow("a", t0 + Duration::from_secs(3600)), "a new window");
+        assert!(
+            limiter.allow("a", t0 + Duration::from_secs(3600)),
+            "a new window"
+        );
     }
 
     #[test]

@@ -45,12 +45,12 @@ pub fn build(c: &Confirmation<'_>) -> Result<Message, String> {
         address(c.from)?,
     );
     let to = Mailbox::new(
-        c.to_name.map(crate::text::single_line).filter(|n| !n.is_empty()),
+        c.to_name
+            .map(crate::text::single_line)
+            .filter(|n| !n.is_empty()),
         address(c.to)?,
     );
-    let digest = Sha256::new()
-        .chain_update(c.token.as_bytes())
-        .finalize();
+    let digest = Sha256::new().chain_update(c.token.as_bytes()).finalize();
     let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     Message::builder()
         .from(from)

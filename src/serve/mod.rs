@@ -167,23 +167,23 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(Peer(peer));
-            let mut router = router.clone();
-            async move {
-                let response: Result<Response, Infallible> =
-                    tower::Service::call(&mut router, req).await;
-                response
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                let mut router = router.clone();
+                async move {
+                    let response: Result<Response, Infallible> =
+                        tower::Service::call(&mut router, req).await;
+                    response
+                }
+            });
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(read_timeout)
             .max_buf_size(MAX_HEAD)
             .keep_alive(true);
-        let conn = graceful.watch(
-            http.serve_connection(hyper_util::rt::TokioIo::new(stream), service),
-        );
+        let conn =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;
             drop(permit);
@@ -191,8 +191,14 @@ pub async fn run(
     }
     drop(listener);
     tracing::info!("stopping: finishing the requests in flight");
-    if tokio::time::timeout(GRACE, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still running after {} s were cut off", GRACE.as_secs());
+    if tokio::time::timeout(GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still running after {} s were cut off",
+            GRACE.as_secs()
+        );
     }
     drop(router);
     drop(app);
@@ -281,7 +287,10 @@ impl App {
             Ok(body) => html(status, body),
             Err(e) => {
                 tracing::error!("{e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "a page template failed; see the server's log\n")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a page template failed; see the server's log\n",
+                )
                     .into_response()
             }
         }
@@ -344,7 +353,10 @@ fn action(route: &str, token: &str) -> String {
     out
 }
 
-async fn unsubscribe_page(State(app): State<Arc<App>>, Query(query): Query<TokenQuery>) -> Response {
+async fn unsubscribe_page(
+    State(app): State<Arc<App>>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
     let Some(address) = app.unsubscribe_address(&query) else {
         return app.invalid_link();
     };
@@ -409,7 +421,13 @@ async fn subscribe(
     Form(form): Form<SignupForm>,
 ) -> Response {
     let client = client(peer, &headers, &app.settings.trusted_proxies);
-    let sent = || app.page(StatusCode::OK, "serve/subscribe_sent.html", Value::UNDEFINED);
+    let sent = || {
+        app.page(
+            StatusCode::OK,
+            "serve/subscribe_sent.html",
+            Value::UNDEFINED,
+        )
+    };
     if !app.per_client.allow(client, Instant::now()) {
         return app.error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -445,7 +463,12 @@ async fn subscribe(
     };
     if before.needs_confirmation() && app.per_address.allow(address.normalized(), Instant::now()) {
         let issued = Utc::now().timestamp();
-        let token = token::sign_confirm(&address, &app.settings.list_id, issued, &app.settings.secret);
+        let token = token::sign_confirm(
+            &address,
+            &app.settings.list_id,
+            issued,
+            &app.settings.secret,
+        );
         let mut link = app
             .settings
             .public_url
@@ -469,7 +492,10 @@ fn confirmation_email(
 ) -> Result<lettre::Message, String> {
     let ctx = app.context(minijinja::context! { email => address.as_str(), link => link });
     let text = app.settings.pages.render("serve/confirm_email.txt", &ctx)?;
-    let html = app.settings.pages.render("serve/confirm_email.html", &ctx)?;
+    let html = app
+        .settings
+        .pages
+        .render("serve/confirm_email.html", &ctx)?;
     let subject = format!("Confirm your subscription to {}", app.settings.site_title);
     mailer::build(&mailer::Confirmation {
         from: &app.settings.from,
@@ -538,7 +564,11 @@ async fn confirm(
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     match app.store.apply(Op::Health).await {
         Ok(Done::Healthy) => (StatusCode::OK, "ok\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "the ledger does not answer\n").into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the ledger does not answer\n",
+        )
+            .into_response(),
     }
 }
 
@@ -558,7 +588,10 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let proxy: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 198.51.100.7"));
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 198.51.100.7"),
+        );
         let trusted = ["127.0.0.1".parse().unwrap()];
         assert_eq!(client(proxy, &headers, &[]), proxy.ip());
         assert_eq!(
@@ -566,8 +599,14 @@ mod tests {
             "198.51.100.7".parse::<IpAddr>().unwrap(),
             "the nearest hop the proxy saw, not what the client wrote first"
         );
-        let two = ["127.0.0.1".parse().unwrap(), "198.51.100.7".parse().unwrap()];
-        assert_eq!(client(proxy, &headers, &two), "203.0.113.9".parse::<IpAddr>().unwrap());
+        let two = [
+            "127.0.0.1".parse().unwrap(),
+            "198.51.100.7".parse().unwrap(),
+        ];
+        assert_eq!(
+            client(proxy, &headers, &two),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
         let stranger: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         assert_eq!(client(stranger, &headers, &trusted), stranger.ip());
         headers.insert("x-forwarded-for", HeaderValue::from_static("junk"));

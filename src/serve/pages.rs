@@ -12,16 +12,46 @@ use crate::email::TemplateError;
 
 /// Built-in page templates, by name.
 pub const BUILTIN: [(&str, &str); 10] = [
-    ("serve/base.html", include_str!("../../templates/serve/base.html")),
-    ("serve/unsubscribe.html", include_str!("../../templates/serve/unsubscribe.html")),
-    ("serve/unsubscribed.html", include_str!("../../templates/serve/unsubscribed.html")),
-    ("serve/subscribe.html", include_str!("../../templates/serve/subscribe.html")),
-    ("serve/subscribe_sent.html", include_str!("../../templates/serve/subscribe_sent.html")),
-    ("serve/confirm.html", include_str!("../../templates/serve/confirm.html")),
-    ("serve/confirmed.html", include_str!("../../templates/serve/confirmed.html")),
-    ("serve/error.html", include_str!("../../templates/serve/error.html")),
-    ("serve/confirm_email.txt", include_str!("../../templates/serve/confirm_email.txt")),
-    ("serve/confirm_email.html", include_str!("../../templates/serve/confirm_email.html")),
+    (
+        "serve/base.html",
+        include_str!("../../templates/serve/base.html"),
+    ),
+    (
+        "serve/unsubscribe.html",
+        include_str!("../../templates/serve/unsubscribe.html"),
+    ),
+    (
+        "serve/unsubscribed.html",
+        include_str!("../../templates/serve/unsubscribed.html"),
+    ),
+    (
+        "serve/subscribe.html",
+        include_str!("../../templates/serve/subscribe.html"),
+    ),
+    (
+        "serve/subscribe_sent.html",
+        include_str!("../../templates/serve/subscribe_sent.html"),
+    ),
+    (
+        "serve/confirm.html",
+        include_str!("../../templates/serve/confirm.html"),
+    ),
+    (
+        "serve/confirmed.html",
+        include_str!("../../templates/serve/confirmed.html"),
+    ),
+    (
+        "serve/error.html",
+        include_str!("../../templates/serve/error.html"),
+    ),
+    (
+        "serve/confirm_email.txt",
+        include_str!("../../templates/serve/confirm_email.txt"),
+    ),
+    (
+        "serve/confirm_email.html",
+        include_str!("../../templates/serve/confirm_email.html"),
+    ),
 ];
 
 /// Compiled page templates.
@@ -120,8 +150,14 @@ mod tests {
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(html.contains("&lt;b&gt;Site&lt;&#x2f;b&gt;"), "{html}");
-        assert!(html.contains("action=\"unsubscribe?token=a&amp;b\""), "{html}");
-        assert!(html.contains(".masthead"), "the email stylesheet is included");
+        assert!(
+            html.contains("action=\"unsubscribe?token=a&amp;b\""),
+            "{html}"
+        );
+        assert!(
+            html.contains(".masthead"),
+            "the email stylesheet is included"
+        );
     }
 
     #[test]
@@ -132,7 +168,10 @@ mod tests {
         )])
         .unwrap();
         let html = pages
-            .render("serve/confirmed.html", &minijinja::context! { email => "a&b@x.org" })
+            .render(
+                "serve/confirmed.html",
+                &minijinja::context! { email => "a&b@x.org" },
+            )
             .unwrap();
         assert_eq!(html, "Welcome, a&amp;b@x.org!");
         let err = Pages::new(vec![(

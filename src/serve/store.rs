@@ -112,9 +112,9 @@ fn write_group(ledger: &mut Ledger, group: &[(Op, Reply)]) -> Vec<Result<Done, S
     let mut out = Vec::with_capacity(group.len());
     for (op, _) in group {
         let done = match op {
-            Op::Unsubscribe { address, how } => {
-                ledger.unsubscribe(address, how, now).map(Done::Unsubscribed)
-            }
+            Op::Unsubscribe { address, how } => ledger
+                .unsubscribe(address, how, now)
+                .map(Done::Unsubscribed),
             Op::Signup {
                 address,
                 name,
@@ -169,14 +169,24 @@ mod tests {
         let (store, thread) = Store::start(Ledger::open(&path).unwrap());
         let a = EmailAddress::parse("a@example.com").unwrap();
         let answers = futures_join(vec![
-            store.apply(Op::Unsubscribe { address: a.clone(), how: "one-click" }),
-            store.apply(Op::Unsubscribe { address: a.clone(), how: "page" }),
+            store.apply(Op::Unsubscribe {
+                address: a.clone(),
+                how: "one-click",
+            }),
+            store.apply(Op::Unsubscribe {
+                address: a.clone(),
+                how: "page",
+            }),
             store.apply(Op::Health),
         ])
         .await;
         assert_eq!(
             answers,
-            [Ok(Done::Unsubscribed(true)), Ok(Done::Unsubscribed(false)), Ok(Done::Healthy)]
+            [
+                Ok(Done::Unsubscribed(true)),
+                Ok(Done::Unsubscribed(false)),
+                Ok(Done::Healthy)
+            ]
         );
         // Another connection sees it at once.
         let other = Ledger::open(&path).unwrap();
