@@ -51,6 +51,12 @@ const MAX_CONNECTIONS: usize = 1024;
 /// How long requests in flight may take to finish after SIGTERM.
 const GRACE: Duration = Duration::from_secs(20);
 
+/// Pages without per-request values, with their form's action.
+const FIXED: [(&str, &str); 2] = [
+    ("serve/subscribe.html", "subscribe"),
+    ("serve/subscribe_sent.html", ""),
+];
+
 /// Everything the server needs, resolved by the command layer.
 pub struct Settings {
     pub pages: Pages,
@@ -80,6 +86,9 @@ struct App {
     mailer: Mailer,
     per_client: Limiter<IpAddr>,
     per_address: Limiter<String>,
+    /// The pages that hold nothing from the request (the signup form and
+    /// its answer), rendered once at start.
+    fixed: Vec<(&'static str, String)>,
 }
 
 /// The connection's peer, put into each request's extensions.
@@ -133,12 +142,24 @@ pub async fn run(
     let (store, store_thread) = Store::start(ledger);
     let (mailer, mailer_thread) = Mailer::start(smtp);
     let hour = Duration::from_secs(3600);
+    let fixed = FIXED
+        .iter()
+        .filter_map(|(name, action)| {
+            let ctx = context(&settings, minijinja::context! { action => *action });
+            settings
+                .pages
+                .render(name, &ctx)
+                .ok()
+                .map(|body| (*name, body))
+        })
+        .collect();
     let app = Arc::new(App {
         per_client: Limiter::new(settings.signups_per_client_per_hour, hour),
         per_address: Limiter::new(settings.signups_per_address_per_hour, hour),
         settings,
         store,
         mailer,
+        fixed,
     });
     let read_timeout = app.settings.read_timeout;
     let router = router(app.clone());
@@ -250,6 +271,17 @@ struct SignupForm {
     website: String,
 }
 
+/// What every page and the confirmation email see, plus `extra`.
+fn context(settings: &Settings, extra: Value) -> Value {
+    minijinja::context! {
+        site => settings.site.clone(),
+        list_id => settings.list_id.clone(),
+        subscribe => "subscribe",
+        hours => settings.confirm_max_age.as_secs() / 3600,
+        ..extra
+    }
+}
+
 /// An HTML answer with the headers every page carries: no caching, no
 /// referrer (the URL holds a token), no framing, no scripts.
 fn html(status: StatusCode, body: String) -> Response {
@@ -273,16 +305,13 @@ fn html(status: StatusCode, body: String) -> Response {
 
 impl App {
     fn context(&self, extra: Value) -> Value {
-        minijinja::context! {
-            site => self.settings.site.clone(),
-            list_id => self.settings.list_id.clone(),
-            subscribe => "subscribe",
-            hours => self.settings.confirm_max_age.as_secs() / 3600,
-            ..extra
-        }
+        context(&self.settings, extra)
     }
 
     fn page(&self, status: StatusCode, name: &str, extra: Value) -> Response {
+        if let Some((_, body)) = self.fixed.iter().find(|(n, _)| *n == name) {
+            return html(status, body.clone());
+        }
         match self.settings.pages.render(name, &self.context(extra)) {
             Ok(body) => html(status, body),
             Err(e) => {
