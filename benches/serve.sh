@@ -14,24 +14,29 @@
 # 127.0.0.1 (nothing is mailed: no signups are made). The ledger is on
 # the disk under --work, synchronous=FULL as always.
 #
-# Usage: bash benches/serve.sh [--duration 10] [--connections 64]
-#                              [--threads 2] [--work DIR]
+# Usage: bash benches/serve.sh [--duration 10] [--connections 32]
+#                              [--post-connections N] [--threads 2]
+#                              [--work DIR]
+#   --post-connections  connections for the POST load (default: --connections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
-connections=64
+connections=32
+post_connections=""
 threads=2
 work=target/bench-serve
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
+    --post-connections) post_connections="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+post_connections="${post_connections:-$connections}"
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }
 
 cargo build --release --quiet
@@ -57,8 +62,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-echo "== one-click unsubscribes (POST, distinct tokens, $connections connections, ${duration}s)"
-PATHS="$work/paths.txt" THREADS="$threads" wrk --latency -t"$threads" -c"$connections" -d"${duration}s" \
+echo "== one-click unsubscribes (POST, distinct tokens, $post_connections connections, ${duration}s)"
+PATHS="$work/paths.txt" THREADS="$threads" wrk --latency -t"$threads" -c"$post_connections" -d"${duration}s" \
   -s benches/serve_unsubscribe.lua "http://127.0.0.1:$port" | tee "$work/post.txt"
 rows=$(/usr/bin/python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$work/.pressroom/state.db?mode=ro', uri=True); print(c.execute('select count(*) from suppressions').fetchone()[0])")
 echo "ledger: $rows suppressions recorded"
@@ -85,10 +90,10 @@ read -r gu_rps gu_p99 < <(fig "$work/get-unsub.txt")
 read -r gs_rps gs_p99 < <(fig "$work/get-sub.txt")
 ok=$(awk '/^answers:/ {print $2}' "$work/post.txt")
 echo
-echo "| load | requests/s | p99 latency |"
-echo "| --- | ---: | ---: |"
-echo "| one-click POST, distinct tokens ($ok x 200, $rows rows in the ledger) | $post_rps | $post_p99 |"
-echo "| GET /unsubscribe?token=… | $gu_rps | $gu_p99 |"
-echo "| GET /subscribe | $gs_rps | $gs_p99 |"
+echo "| load | connections | requests/s | p99 latency |"
+echo "| --- | ---: | ---: | ---: |"
+echo "| one-click POST, distinct tokens ($ok x 200, $rows rows in the ledger) | $post_connections | $post_rps | $post_p99 |"
+echo "| GET /unsubscribe?token=… | $connections | $gu_rps | $gu_p99 |"
+echo "| GET /subscribe | $connections | $gs_rps | $gs_p99 |"
 echo
 echo "peak memory (VmHWM) of serve: $(( peak / 1024 )) MB ($peak kB)"
