@@ -921,3 +921,76 @@ fn slow_oversized_and_interrupted_clients() {
     assert!(status.success(), "{}", server.log());
     assert_eq!(site.state_of(&reader).as_deref(), Some("unsubscribed"));
 }
+
+/// `subscribers` names every state and source, and `export` writes only
+/// the active audience: a CSV reader the server rejected (bounced), one
+/// who left with `pressroom unsubscribe`, one still active, and a signup
+/// not yet confirmed.
+#[test]
+fn subscribers_lists_every_state_and_exports_the_audience() {
+    let site_domain = unique_domain("states");
+    let bounced = format!("r0@{site_domain}");
+    let smtp = FaultServer::start(&["--reject", &bounced]);
+    let site = Site {
+        domain: site_domain,
+        ..Site::new("states", 0, &smtp.url(), "per_second = 0", "")
+    };
+    let csv = format!(
+        "email,name\n{},Bo\n{},Cy\n{},Di\n",
+        site.addr(0),
+        site.addr(1),
+        site.addr(2)
+    );
+    std::fs::write(site.path("subscribers.csv"), csv).unwrap();
+    site.run(&["send", "--include-existing"]).assert_code(0);
+    site.run(&["unsubscribe", &site.addr(1)]).assert_code(0);
+    let mut server = Server::start(&site);
+    let pending = format!("new@{}", site.domain);
+    assert_eq!(
+        post_form(&server.url("/subscribe"), &format!("email={pending}")).status,
+        200
+    );
+    assert!(server.terminate().success());
+
+    let mut rows = site.subscribers();
+    rows.sort();
+    let expected = |email: &str, state: &str, source: &str| {
+        (email.to_owned(), state.to_owned(), source.to_owned())
+    };
+    assert_eq!(
+        rows,
+        [
+            expected(&pending, "pending", "signup"),
+            expected(&site.addr(0), "bounced", "csv"),
+            expected(&site.addr(1), "unsubscribed", "csv"),
+            expected(&site.addr(2), "active", "csv"),
+        ]
+    );
+    let table = site.run(&["subscribers"]);
+    table.assert_code(0);
+    assert!(
+        table
+            .stdout
+            .ends_with("4 address(es): 1 active, 1 bounced, 1 pending, 1 unsubscribed\n"),
+        "{}",
+        table.stdout
+    );
+    let export = site.run(&["subscribers", "export"]);
+    export.assert_code(0);
+    assert_eq!(
+        export.stdout,
+        format!(
+            "email,name,source,subscribed_at\n{},Di,csv,\n",
+            site.addr(2)
+        )
+    );
+    // The ledger knows how the unsubscribe came.
+    let rows = ledger_rows(&site.ledger());
+    assert!(
+        rows.iter().any(|r| r.contains(&format!(
+            "Text(\"{}\") Text(\"unsubscribed\")",
+            site.addr(1)
+        )) && r.contains("Text(\"command\")")),
+        "{rows:?}"
+    );
+}
