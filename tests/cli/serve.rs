@@ -188,7 +188,9 @@ impl Server {
             let _ = child.kill();
             panic!("serve did not start:\n{}", log.lock().unwrap());
         };
-        let base = format!("http://{}", addr.trim_end_matches('/'));
+        // `HOST:PORT/PREFIX/`: the tests name whole paths.
+        let host = addr.split('/').next().unwrap_or_default();
+        let base = format!("http://{host}");
         Server { child, base, log }
     }
 
@@ -994,6 +996,74 @@ fn subscribers_lists_every_state_and_exports_the_audience() {
             "Text(\"{}\") Text(\"unsubscribed\")",
             site.addr(1)
         )) && r.contains("Text(\"command\")")),
+        "{rows:?}"
+    );
+}
+
+/// With `path_prefix = "/newsletter/"` and the unsubscribe URL under it,
+/// every route lives under the prefix, nothing answers outside it, and
+/// the confirmation link starts with the folder of `unsubscribe_url`.
+#[test]
+fn routes_live_under_the_path_prefix() {
+    let smtp = FaultServer::start(&[]);
+    let site = Site::new(
+        "prefix",
+        1,
+        &smtp.url(),
+        "",
+        "path_prefix = \"/newsletter/\"\ntrusted_proxies = [\"127.0.0.1\"]",
+    );
+    let config = std::fs::read_to_string(site.path("config.toml"))
+        .unwrap()
+        .replace(
+            "unsubscribe_url = \"https://dispatch.example.com/unsubscribe\"",
+            "unsubscribe_url = \"https://dispatch.example.com/newsletter/unsubscribe\"",
+        );
+    std::fs::write(site.path("config.toml"), config).unwrap();
+    let mut server = Server::start(&site);
+    assert_eq!(get(&server.url("/newsletter/healthz")).status, 200);
+    assert_eq!(get(&server.url("/newsletter/subscribe")).status, 200);
+    assert_eq!(get(&server.url("/subscribe")).status, 404);
+    assert_eq!(
+        post_form(&server.url("/unsubscribe?token=x"), "").status,
+        404
+    );
+
+    let reader = format!("joiner@{}", site.domain);
+    // Behind a trusted proxy, the client is the address it forwarded.
+    let answer = answer(
+        agent()
+            .post(&server.url("/newsletter/subscribe"))
+            .set("X-Forwarded-For", "203.0.113.50")
+            .send_form(&[("email", reader.as_str())]),
+    );
+    assert_eq!(answer.status, 200);
+    wait_for("the confirmation email", || {
+        smtp.received()
+            .iter()
+            .any(|(rcpt, _)| rcpt.contains(&reader))
+    });
+    let data = unquote(&smtp.received()[0].1);
+    let start = data
+        .find("https://dispatch.example.com/newsletter/confirm?token=")
+        .unwrap_or_else(|| panic!("no link under the prefix in\n{data}"));
+    let link: String = data[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "/:.?=&_-".contains(*c))
+        .collect();
+    let path = link.trim_start_matches("https://dispatch.example.com");
+    assert_eq!(post_form(&server.url(path), "").status, 200);
+    let unsubscribe = unsubscribe_token(&reader);
+    let answer = post_form(
+        &server.url(&format!("/newsletter/unsubscribe?token={unsubscribe}")),
+        "List-Unsubscribe=One-Click",
+    );
+    assert_eq!(answer.status, 200);
+    assert!(server.terminate().success());
+    let rows = ledger_rows(&site.ledger());
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("signups:") && r.contains("Text(\"203.0.113.50\")")),
         "{rows:?}"
     );
 }
