@@ -83,6 +83,18 @@ pub enum Command {
     /// Write the man pages or a shell's completion script (for installing).
     #[command(subcommand)]
     Generate(GenerateCommand),
+    /// Answer one-click unsubscribes and double opt-in signups over HTTP
+    /// (behind a TLS reverse proxy).
+    #[command(
+        after_help = "Examples:\n  pressroom serve                          # 127.0.0.1:8080, or [serve] listen\n  pressroom --root /srv/dispatch serve --listen 127.0.0.1:8081\n\nRoutes (under [serve] path_prefix): POST/GET /unsubscribe?token=T,\nGET/POST /subscribe, GET/POST /confirm?token=T, GET /healthz. A GET never\nchanges anything. SIGTERM finishes the requests in flight, then exits.\nEnvironment: PRESSROOM_SECRET, PRESSROOM_SMTP_URL, PRESSROOM_SMTP_PASSWORD."
+    )]
+    Serve(ServeArgs),
+    /// List every known address with its state, source and date, or export
+    /// the active audience as CSV.
+    #[command(
+        after_help = "Examples:\n  pressroom subscribers\n  pressroom subscribers --csv > everyone.csv\n  pressroom subscribers export > audience.csv\n\nStates: active, pending (signed up, not confirmed), unsubscribed, bounced,\ncomplained. Sources: csv (subscribers.csv), signup (pressroom serve)."
+    )]
+    Subscribers(SubscribersArgs),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(
         after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
@@ -151,6 +163,29 @@ pub struct UnsubscribeArgs {
     /// The token from an unsubscribe link (verified with PRESSROOM_SECRET).
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default: [serve] listen, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubscribersArgs {
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+    #[command(subcommand)]
+    pub action: Option<SubscribersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersAction {
+    /// Write the active audience (who the next send mails) as CSV to stdout:
+    /// email, name, source, subscribed_at.
+    Export,
 }
 
 /// `--mode` values.

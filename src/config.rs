@@ -23,6 +23,52 @@ pub struct Config {
     /// `[smtp]`: the mail server.
     #[serde(default)]
     pub smtp: crate::delivery::config::SmtpConfig,
+    /// `[serve]`: the signup and unsubscribe server.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// `[serve]`: what `pressroom serve` listens on and how it treats clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port to listen on (`--listen` overrides it).
+    pub listen: std::net::SocketAddr,
+    /// Path the routes live under, e.g. `/newsletter/`; starts and ends
+    /// with `/`.
+    pub path_prefix: String,
+    /// The public URL of the path prefix, as readers reach it through the
+    /// reverse proxy; confirmation links start with it. Default: the
+    /// folder of `email.unsubscribe_url`.
+    pub public_url: Option<Url>,
+    /// Proxies whose `X-Forwarded-For` is believed (e.g. `["127.0.0.1"]`
+    /// behind Caddy or nginx on the same host). Empty: the header is
+    /// ignored and the connection's address is the client's.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a client may take to send a request's head, or its
+    /// whole request, and how long an idle connection is kept, in seconds.
+    pub read_timeout_seconds: u64,
+    /// How long a confirmation link works, in hours.
+    pub confirm_hours: u64,
+    /// Signup requests one client may make per hour.
+    pub signups_per_client_per_hour: u32,
+    /// Confirmation emails one address may get per hour.
+    pub signups_per_address_per_hour: u32,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            path_prefix: "/".to_owned(),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            read_timeout_seconds: 10,
+            confirm_hours: 48,
+            signups_per_client_per_hour: 10,
+            signups_per_address_per_hour: 3,
+        }
+    }
 }
 
 /// `[site]`: who publishes, where, and in which time zone.
@@ -229,6 +275,33 @@ impl Config {
                     ),
                 );
             }
+        }
+        let prefix = &self.serve.path_prefix;
+        if !prefix.starts_with('/')
+            || !prefix.ends_with('/')
+            || prefix.contains("//")
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c))
+        {
+            problem(
+                "serve.path_prefix",
+                format!("`{prefix}` must start and end with `/`, e.g. \"/newsletter/\", and use only letters, digits, `-`, `_`, `.`, `~`"),
+            );
+        }
+        if let Some(url) = &self.serve.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                problem(
+                    "serve.public_url",
+                    format!("`{url}` is not an http(s) URL with a host"),
+                );
+            }
+        }
+        if self.serve.read_timeout_seconds == 0 {
+            problem("serve.read_timeout_seconds", "must be at least 1".into());
+        }
+        if self.serve.confirm_hours == 0 {
+            problem("serve.confirm_hours", "must be at least 1".into());
         }
         if self.site.output_dir.as_os_str().is_empty() {
             problem("site.output_dir", "must not be empty".into());

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod email;
 pub mod feed;
 pub mod fs;
+pub mod serve;
 pub mod text;
 
 /// The version string feeds name in their generator element.

@@ -8,7 +8,9 @@ mod init;
 mod new;
 mod preview;
 mod send;
+mod serve;
 mod status;
+mod subscribers;
 mod unsubscribe;
 
 use std::path::Path;
@@ -35,6 +37,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Send(args) => send::run(global, args),
         Command::Status(args) => status::run(global, args),
         Command::Unsubscribe(args) => unsubscribe::run(global, args),
+        Command::Serve(args) => serve::run(global, args),
+        Command::Subscribers(args) => subscribers::run(global, args),
         Command::Init(args) => init::run(args),
     }
 }

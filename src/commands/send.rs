@@ -354,14 +354,35 @@ fn reader_error(who: &str, e: email::RenderError) -> anyhow::Error {
     }
 }
 
-/// The subscriber list, streamed into a [`Roster`] keyed by normalized
-/// address (on disk, so memory does not grow with the list). Skipped rows
+/// The audience: confirmed signups from the ledger plus the subscriber
+/// list, streamed into a [`Roster`] keyed by normalized address (on disk,
+/// so memory does not grow with the list). Skipped rows
 /// are reported, never dropped silently.
 fn read_subscribers(root: &Path, site: &Site) -> Result<List> {
     let mut rows = Subscribers::open(root, &site.config.send.subscribers)?;
     let columns = rows.field_names();
+    // Confirmed signups first: a CSV row for the same address replaces
+    // its signup (it may carry more fields). A signup has every column of
+    // the list, empty, like an address the list lacks.
+    let ledger_path = super::ledger_path(root, &site.config);
+    let signups = if ledger_path.is_file() {
+        Ledger::open(&ledger_path)?.active_signups()?
+    } else {
+        Vec::new()
+    };
+    let empty: BTreeMap<String, String> =
+        columns.iter().map(|c| (c.clone(), String::new())).collect();
+    let signups = signups.into_iter().map(|mut signup| {
+        for (column, value) in &empty {
+            signup
+                .fields
+                .entry(column.clone())
+                .or_insert_with(|| value.clone());
+        }
+        Ok(signup)
+    });
     let mut first = None;
-    let recipients = Roster::build((&mut rows).map(|row| {
+    let recipients = Roster::build(signups.chain((&mut rows).map(|row| {
         row.map(|row| {
             let recipient = Recipient {
                 email: row.email,
@@ -374,7 +395,7 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<List> {
             recipient
         })
         .map_err(anyhow::Error::from)
-    }))?;
+    })))?;
     for problem in rows.problems() {
         warn!("{problem}");
     }

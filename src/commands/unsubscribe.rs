@@ -8,7 +8,7 @@ use tracing::info;
 
 use super::InputError;
 use crate::cli::{Global, UnsubscribeArgs};
-use crate::delivery::ledger::{Ledger, SuppressionReason};
+use crate::delivery::ledger::Ledger;
 use crate::email::{verify_token, EmailAddress};
 
 pub fn run(global: &Global, args: &UnsubscribeArgs) -> Result<()> {
@@ -29,7 +29,7 @@ pub fn run(global: &Global, args: &UnsubscribeArgs) -> Result<()> {
     };
     let path = super::ledger_path(&global.root, &config);
     let mut ledger = Ledger::open(&path)?;
-    if ledger.suppress(&address, SuppressionReason::Unsubscribed, None, Utc::now())? {
+    if ledger.unsubscribe(&address, "command", Utc::now())? {
         info!("{address} unsubscribed: no newsletter will be sent to it again");
     } else {
         info!("{address} was already unsubscribed");

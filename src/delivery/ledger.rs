@@ -1,6 +1,9 @@
 //! The send ledger: an SQLite database (default `.pressroom/state.db`) that
 //! remembers every issue, every (issue, recipient) delivery and its state,
-//! the suppression list, and which articles were already mailed.
+//! the suppression list (with why, when and how each address left), the
+//! readers who signed up through `pressroom serve` (pending until they
+//! confirm, then active, with the client address and times kept as
+//! evidence of consent), and which articles were already mailed.
 //!
 //! It is what makes `send` safe from cron: rows are created with
 //! `INSERT … ON CONFLICT DO NOTHING`, so repeating a step never duplicates
@@ -165,12 +168,73 @@ pub enum SuppressionReason {
 }
 
 impl SuppressionReason {
-    fn as_str(self) -> &'static str {
+    /// The reason as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             SuppressionReason::Unsubscribed => "unsubscribed",
             SuppressionReason::HardBounce => "hard_bounce",
         }
     }
+}
+
+/// Where an address stood when a signup was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignupRequest {
+    /// Not known as a signup (it may be in the CSV): now pending.
+    New,
+    /// Asked before, not confirmed yet: still pending, asked again.
+    Pending,
+    /// A confirmed signup, not suppressed: nothing changes.
+    Active,
+    /// Suppressed (unsubscribed, bounced, complained): pending again;
+    /// only a fresh confirmation lifts the suppression.
+    Suppressed,
+}
+
+impl SignupRequest {
+    /// Whether a confirmation email should go out.
+    pub fn needs_confirmation(self) -> bool {
+        !matches!(self, SignupRequest::Active)
+    }
+}
+
+/// What a confirmation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The address is now an active subscriber.
+    Confirmed,
+    /// It already was (the link was used twice): nothing changes.
+    AlreadyActive,
+    /// The address left after this link was made: the link cannot bring
+    /// it back (a newer signup sends a newer link). Nothing changes.
+    Stale,
+}
+
+/// One signup row (`pressroom subscribers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signup {
+    pub address: EmailAddress,
+    pub name: Option<String>,
+    /// `pending` or `active`.
+    pub active: bool,
+    pub requested_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The client address that asked, and the one that confirmed.
+    pub request_client: Option<String>,
+    pub confirm_client: Option<String>,
+}
+
+/// One suppression row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    /// The normalized address.
+    pub recipient: String,
+    /// As stored: `unsubscribed`, `hard_bounce`, or a reason a newer
+    /// pressroom wrote.
+    pub reason: String,
+    /// How it was asked for (`one-click`, `page`, `command`), when known.
+    pub how: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// What went wrong with the ledger. The cause of an I/O or SQLite error is
@@ -247,6 +311,18 @@ const MIGRATIONS: &[&str] = &[
         article_id TEXT PRIMARY KEY,
         issue_id TEXT,
         at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    // 2: signups through `serve`, and how an address left.
+    "ALTER TABLE suppressions ADD COLUMN how TEXT;
+    CREATE TABLE signups (
+        recipient TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        name TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'active')),
+        requested_at INTEGER NOT NULL,
+        request_client TEXT,
+        confirmed_at INTEGER,
+        confirm_client TEXT
     ) WITHOUT ROWID;",
 ];
 
@@ -816,6 +892,207 @@ impl Ledger {
         Ok(n > 0)
     }
 
+    /// Adds `address` to the suppression list as unsubscribed, recording
+    /// how (`one-click`, `page`, `command`). Returns false when it was
+    /// already suppressed (the first record stays).
+    pub fn unsubscribe(
+        &mut self,
+        address: &EmailAddress,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO suppressions (recipient, reason, how, at) VALUES (?1, 'unsubscribed', ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut insert| insert.execute(params![address.normalized(), how, ts(now)]))
+            .map_err(self.sql())?;
+        Ok(n > 0)
+    }
+
+    /// Records a signup request: the address becomes (or stays) pending
+    /// unless it is an active, unsuppressed signup. Returns where it
+    /// stood before.
+    pub fn request_signup(
+        &mut self,
+        address: &EmailAddress,
+        name: Option<&str>,
+        client: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<SignupRequest, LedgerError> {
+        let sql = self.sql();
+        let tx = self.conn.savepoint().map_err(&sql)?;
+        let key = address.normalized();
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM signups WHERE recipient = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let suppressed = tx
+            .prepare_cached("SELECT 1 FROM suppressions WHERE recipient = ?1")
+            .and_then(|mut s| s.exists(params![key]))
+            .map_err(&sql)?;
+        let before = match (state.as_deref(), suppressed) {
+            (_, true) => SignupRequest::Suppressed,
+            (Some("active"), false) => SignupRequest::Active,
+            (Some(_), false) => SignupRequest::Pending,
+            (None, false) => SignupRequest::New,
+        };
+        if before != SignupRequest::Active {
+            tx.execute(
+                "INSERT INTO signups (recipient, address, name, state, requested_at, request_client)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?5)
+                 ON CONFLICT (recipient) DO UPDATE SET
+                     address = excluded.address,
+                     name = coalesce(excluded.name, signups.name),
+                     state = 'pending',
+                     requested_at = excluded.requested_at,
+                     request_client = excluded.request_client",
+                params![key, address.as_str(), name, ts(now), client],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(before)
+    }
+
+    /// Confirms the signup of `address` whose link was made at
+    /// `issued_at`: it becomes an active subscriber (source `signup`),
+    /// with the time and `client` kept, and a suppression older than the
+    /// link is lifted (the reader asked again and confirmed). A link made
+    /// before the address's latest suppression changes nothing.
+    pub fn confirm_signup(
+        &mut self,
+        address: &EmailAddress,
+        issued_at: DateTime<Utc>,
+        client: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Confirmation, LedgerError> {
+        let sql = self.sql();
+        let tx = self.conn.savepoint().map_err(&sql)?;
+        let key = address.normalized();
+        let suppressed_at: Option<i64> = tx
+            .query_row(
+                "SELECT at FROM suppressions WHERE recipient = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let state: Option<String> = tx
+            .query_row(
+                "SELECT state FROM signups WHERE recipient = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let outcome = match suppressed_at {
+            Some(at) if at >= ts(issued_at) => Confirmation::Stale,
+            None if state.as_deref() == Some("active") => Confirmation::AlreadyActive,
+            _ => Confirmation::Confirmed,
+        };
+        if outcome == Confirmation::Confirmed {
+            tx.execute(
+                "DELETE FROM suppressions WHERE recipient = ?1",
+                params![key],
+            )
+            .map_err(&sql)?;
+            tx.execute(
+                "INSERT INTO signups (recipient, address, state, requested_at, confirmed_at, confirm_client)
+                 VALUES (?1, ?2, 'active', ?3, ?4, ?5)
+                 ON CONFLICT (recipient) DO UPDATE SET
+                     state = 'active', confirmed_at = excluded.confirmed_at,
+                     confirm_client = excluded.confirm_client",
+                params![key, address.as_str(), ts(issued_at), ts(now), client],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(outcome)
+    }
+
+    /// Every signup, pending and active, by normalized address.
+    pub fn signups(&self) -> Result<Vec<Signup>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT address, name, state, requested_at, confirmed_at, request_client, confirm_client
+                 FROM signups ORDER BY recipient",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(&sql)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (address, name, state, requested, confirmed, request_client, confirm_client) =
+                row.map_err(&sql)?;
+            out.push(Signup {
+                address: EmailAddress::parse(&address)
+                    .map_err(|e| self.corrupt(format!("signup: {e}")))?,
+                name,
+                active: state == "active",
+                requested_at: from_ts(requested),
+                confirmed_at: confirmed.map(from_ts),
+                request_client,
+                confirm_client,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The confirmed signups as recipients of a send (suppressed ones are
+    /// left out when an issue's deliveries are created).
+    pub fn active_signups(&self) -> Result<Vec<crate::email::Recipient>, LedgerError> {
+        Ok(self
+            .signups()?
+            .into_iter()
+            .filter(|s| s.active)
+            .map(|s| crate::email::Recipient {
+                email: s.address,
+                name: s.name,
+                fields: Default::default(),
+            })
+            .collect())
+    }
+
+    /// Every suppression, by normalized address.
+    pub fn suppressions(&self) -> Result<Vec<Suppression>, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT recipient, reason, how, at FROM suppressions ORDER BY recipient")
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Suppression {
+                    recipient: r.get(0)?,
+                    reason: r.get(1)?,
+                    how: r.get(2)?,
+                    at: from_ts(r.get(3)?),
+                })
+            })
+            .map_err(&sql)?;
+        rows.collect::<Result<_, _>>().map_err(&sql)
+    }
+
     /// Why `address` is suppressed, if it is.
     pub fn suppression(
         &self,
@@ -1302,6 +1579,83 @@ mod tests {
         assert_eq!(shown.matches("disk on fire").count(), 1, "{shown}");
         assert!(ledger.issue(&id).unwrap().is_none());
         assert_eq!(ledger.not_yet_mailed(["a"]).unwrap(), ["a"]);
+    }
+
+    #[test]
+    fn signups_move_from_pending_to_active_and_a_fresh_link_lifts_an_unsubscribe() {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        let a = EmailAddress::parse("New@Example.com").unwrap();
+        assert_eq!(
+            ledger
+                .request_signup(&a, Some("Ann"), Some("192.0.2.1"), t(0))
+                .unwrap(),
+            SignupRequest::New
+        );
+        assert_eq!(
+            ledger
+                .request_signup(&a, None, Some("192.0.2.2"), t(5))
+                .unwrap(),
+            SignupRequest::Pending
+        );
+        let rows = ledger.signups().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(!rows[0].active);
+        assert_eq!(
+            rows[0].name.as_deref(),
+            Some("Ann"),
+            "a later request without a name keeps it"
+        );
+        assert_eq!(rows[0].requested_at, t(5));
+
+        assert_eq!(
+            ledger
+                .confirm_signup(&a, t(5), Some("192.0.2.3"), t(10))
+                .unwrap(),
+            Confirmation::Confirmed
+        );
+        assert_eq!(
+            ledger
+                .confirm_signup(&a, t(5), Some("192.0.2.3"), t(11))
+                .unwrap(),
+            Confirmation::AlreadyActive
+        );
+        let row = &ledger.signups().unwrap()[0];
+        assert!(row.active);
+        assert_eq!(row.confirmed_at, Some(t(10)));
+        assert_eq!(row.request_client.as_deref(), Some("192.0.2.2"));
+        assert_eq!(row.confirm_client.as_deref(), Some("192.0.2.3"));
+        assert_eq!(
+            ledger.request_signup(&a, None, None, t(12)).unwrap(),
+            SignupRequest::Active
+        );
+
+        // Leaving: the old link cannot bring the reader back.
+        assert!(ledger.unsubscribe(&a, "one-click", t(20)).unwrap());
+        assert!(!ledger.unsubscribe(&a, "page", t(21)).unwrap());
+        let s = &ledger.suppressions().unwrap()[0];
+        assert_eq!(
+            (s.reason.as_str(), s.how.as_deref(), s.at),
+            ("unsubscribed", Some("one-click"), t(20))
+        );
+        assert_eq!(
+            ledger.confirm_signup(&a, t(5), None, t(22)).unwrap(),
+            Confirmation::Stale
+        );
+        assert!(ledger.suppression(&a).unwrap().is_some());
+        // Joining again takes a new request and a newer link.
+        assert_eq!(
+            ledger.request_signup(&a, None, None, t(30)).unwrap(),
+            SignupRequest::Suppressed
+        );
+        assert!(
+            ledger.suppression(&a).unwrap().is_some(),
+            "asking alone lifts nothing"
+        );
+        assert_eq!(
+            ledger.confirm_signup(&a, t(30), None, t(31)).unwrap(),
+            Confirmation::Confirmed
+        );
+        assert_eq!(ledger.suppression(&a).unwrap(), None);
     }
 
     #[test]

@@ -542,6 +542,21 @@ impl<'a> Run<'a> {
                             Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
                         }
                     }
+                    // Suppressions again, right before the handover: an
+                    // unsubscribe that arrived since this page was read
+                    // stops this reader's message.
+                    let suppressed = lock().suppression(&job.delivery.address)?;
+                    if let Some(reason) = suppressed {
+                        lock().mark_failed(
+                            issue,
+                            &job.delivery.recipient,
+                            &format!("not sent: address suppressed ({})", reason.as_str()),
+                            None,
+                            clock.now(),
+                        )?;
+                        tally.failed += 1;
+                        continue;
+                    }
                     if job_tx.send(job).is_err() {
                         break 'pages;
                     }

@@ -18,6 +18,7 @@ mod preview;
 mod readers;
 mod rebuild;
 mod send;
+mod serve;
 mod source;
 mod structure;
 mod urls;
