@@ -311,15 +311,38 @@ impl Ledger {
     /// Opens the existing ledger at `path` for reading only: nothing is
     /// created, migrated or written (`preview`). A ledger newer than this
     /// pressroom is refused as [`Ledger::open`] refuses it.
+    ///
+    /// A read-only SQLite connection to a WAL database creates the `-wal`
+    /// and `-shm` files when they are missing and, unable to checkpoint,
+    /// leaves them behind. So when there is no `-wal` file (no send has
+    /// the ledger open, and the last one checkpointed everything into the
+    /// main file) the file is opened as immutable, which needs neither; a
+    /// send that starts meanwhile only appends to its own WAL. Otherwise
+    /// the existing WAL files are shared as usual.
     pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
         let sql = |source| LedgerError::Sql {
             path: path.to_owned(),
             source,
         };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let open_err = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags - OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            let absolute = std::path::absolute(path).map_err(open_err)?;
+            let mut uri = url::Url::from_file_path(&absolute).map_err(|()| {
+                open_err(std::io::Error::other("the path cannot be written as a URI"))
+            })?;
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(uri.as_str(), flags)
+        }
         .map_err(sql)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sql)?;
