@@ -167,39 +167,68 @@ const CELL_STYLES: &[&str] = &[
 
 /// Makes URLs absolute and removes everything the allow-list does not name.
 pub fn publishable(html: &str, base: &Url) -> String {
-    let tags: HashSet<&str> = ELEMENTS.iter().map(|(tag, _)| *tag).collect();
-    let tag_attributes: HashMap<&str, HashSet<&str>> = ELEMENTS
-        .iter()
-        .map(|(tag, attributes)| (*tag, attributes.iter().copied().collect()))
-        .collect();
-    let cell_style: HashMap<&str, HashSet<&str>> =
-        HashMap::from([("style", CELL_STYLES.iter().copied().collect())]);
-    // One attribute only: ammonia adds them in its map's (random) order.
-    let input = HashMap::from([("type", "checkbox")]);
-    let base = base.clone();
-    ammonia::Builder::empty()
-        .tags(tags)
-        .tag_attributes(tag_attributes)
-        .tag_attribute_values(HashMap::from([
-            ("td", cell_style.clone()),
-            ("th", cell_style),
-        ]))
-        .set_tag_attribute_values(HashMap::from([("input", input)]))
-        .generic_attributes(GLOBAL_ATTRIBUTES.iter().copied().collect())
-        .clean_content_tags(REMOVED_WITH_CONTENT.iter().copied().collect())
-        .url_schemes(URL_SCHEMES.iter().copied().collect())
-        .link_rel(None)
-        .strip_comments(true)
-        // Every URL-bearing attribute goes through `absolute`, so links,
-        // images and citations follow one policy.
-        .url_relative(ammonia::UrlRelative::PassThrough)
-        .attribute_filter(move |_element, attribute, value| match attribute {
-            "href" | "src" | "poster" | "cite" => absolute(value, &base).map(Cow::Owned),
-            "srcset" => Some(Cow::Owned(absolute_srcset(value, &base))),
-            _ => Some(Cow::Borrowed(value)),
-        })
-        .clean(html)
-        .to_string()
+    BASE.with(|current| *current.borrow_mut() = Some(base.clone()));
+    let clean = sanitizer().clean(html).to_string();
+    BASE.with(|current| *current.borrow_mut() = None);
+    clean
+}
+
+thread_local! {
+    /// The URL that relative references are joined to while this thread
+    /// runs [`publishable`]. The sanitizer is built once per process (its
+    /// tables cost about as much as cleaning a short article), and
+    /// ammonia's attribute filter must be `'static`, so the article's URL
+    /// reaches it here.
+    static BASE: std::cell::RefCell<Option<Url>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The sanitizer: [`ELEMENTS`] and their attributes, [`URL_SCHEMES`], and
+/// every URL-bearing attribute (srcset candidates and `cite` included)
+/// through [`absolute`] against the current [`BASE`].
+fn sanitizer() -> &'static ammonia::Builder<'static> {
+    static SANITIZER: std::sync::OnceLock<ammonia::Builder<'static>> = std::sync::OnceLock::new();
+    SANITIZER.get_or_init(|| {
+        let tags: HashSet<&str> = ELEMENTS.iter().map(|(tag, _)| *tag).collect();
+        let tag_attributes: HashMap<&str, HashSet<&str>> = ELEMENTS
+            .iter()
+            .map(|(tag, attributes)| (*tag, attributes.iter().copied().collect()))
+            .collect();
+        let cell_style: HashMap<&str, HashSet<&str>> =
+            HashMap::from([("style", CELL_STYLES.iter().copied().collect())]);
+        // One attribute only: ammonia adds them in its map's (random) order.
+        let input = HashMap::from([("type", "checkbox")]);
+        let mut builder = ammonia::Builder::empty();
+        builder
+            .tags(tags)
+            .tag_attributes(tag_attributes)
+            .tag_attribute_values(HashMap::from([
+                ("td", cell_style.clone()),
+                ("th", cell_style),
+            ]))
+            .set_tag_attribute_values(HashMap::from([("input", input)]))
+            .generic_attributes(GLOBAL_ATTRIBUTES.iter().copied().collect())
+            .clean_content_tags(REMOVED_WITH_CONTENT.iter().copied().collect())
+            .url_schemes(URL_SCHEMES.iter().copied().collect())
+            .link_rel(None)
+            .strip_comments(true)
+            .url_relative(ammonia::UrlRelative::PassThrough)
+            .attribute_filter(|_element, attribute, value| {
+                let url = matches!(attribute, "href" | "src" | "poster" | "cite" | "srcset");
+                if !url {
+                    return Some(Cow::Borrowed(value));
+                }
+                BASE.with(|current| {
+                    // Outside `publishable` there is no base: keep no URL.
+                    let base = current.borrow();
+                    let base = base.as_ref()?;
+                    match attribute {
+                        "srcset" => Some(Cow::Owned(absolute_srcset(value, base))),
+                        _ => absolute(value, base).map(Cow::Owned),
+                    }
+                })
+            });
+        builder
+    })
 }
 
 /// The absolute form of a URL reference: a relative one joined to `base`,
