@@ -128,6 +128,10 @@ pub struct PreviewArgs {
     /// Render for this recipient (default: reader@example.com).
     #[arg(long, value_name = "EMAIL")]
     pub to: Option<String>,
+    /// On a fresh ledger (or none yet), count the articles already
+    /// published as pending, as `send --include-existing` would mail them.
+    #[arg(long, conflicts_with = "articles")]
+    pub include_existing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! `pressroom check`: load config.toml, every article and the email
-//! templates, render the next newsletter for a sample reader and lint it,
-//! and report every problem at once. Writes nothing.
+//! templates, every send setting that can be loaded without connecting
+//! (the SMTP URL, the CA file, the DKIM key), render the next newsletter
+//! for a sample reader and lint it, and report every problem at once.
+//! Writes nothing.
 
 use std::collections::HashSet;
 
@@ -10,6 +12,8 @@ use tracing::{info, warn};
 use super::InputError;
 use crate::cli::Global;
 use crate::config::key_line;
+use crate::delivery::dkim::{DkimError, DkimSigner};
+use crate::delivery::smtp::{Password, SmtpConfigError, SmtpSettings};
 use crate::email::{self, Severity, Templates};
 
 pub fn run(global: &Global) -> Result<()> {
@@ -32,6 +36,10 @@ pub fn run(global: &Global) -> Result<()> {
             problems.push(located);
         }
     }
+
+    let (send_problems, send_warnings) = send_settings(global, &site, &config_text);
+    problems.extend(send_problems);
+    warnings.extend(send_warnings);
 
     // The subscriber list, when there is one: bad rows are warnings (a
     // send skips them), a list that cannot be read is a problem.
@@ -128,4 +136,57 @@ pub fn run(global: &Global) -> Result<()> {
         scheduled.len()
     );
     Ok(())
+}
+
+/// Loads what `send` loads before it connects: the SMTP URL (or
+/// `PRESSROOM_SMTP_URL`), the `ca_file` and the DKIM key. Problems name
+/// the config line; what depends on the environment cron runs in (the
+/// password) is a warning.
+fn send_settings(
+    global: &Global,
+    site: &crate::content::Site,
+    config_text: &str,
+) -> (Vec<String>, Vec<String>) {
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    let located = |key: &str, message: &dyn std::fmt::Display| {
+        let line = key_line(config_text, key).unwrap_or(1);
+        format!("{}:{line}: {key}: {message}", super::CONFIG_FILE)
+    };
+    let smtp = &site.config.smtp;
+    let url = std::env::var("PRESSROOM_SMTP_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Password::new);
+    if let Err(e) = SmtpSettings::resolve(smtp, url.as_deref(), password, &global.root) {
+        match &e {
+            SmtpConfigError::NoPassword { .. } | SmtpConfigError::PasswordWithoutUser => {
+                warnings.push(e.to_string());
+            }
+            SmtpConfigError::Url { .. } | SmtpConfigError::Plaintext { .. } if url.is_some() => {
+                problems.push(format!("PRESSROOM_SMTP_URL: {e}"));
+            }
+            SmtpConfigError::Url { .. } | SmtpConfigError::Plaintext { .. } => {
+                problems.push(located("smtp.url", &e));
+            }
+            SmtpConfigError::CaFile { .. } => problems.push(located("smtp.ca_file", &e)),
+            SmtpConfigError::HelloName(_) => problems.push(located("smtp.hello_name", &e)),
+            SmtpConfigError::Tls(_) => problems.push(located("smtp", &e)),
+        }
+    }
+    if let Some(dkim) = &smtp.dkim {
+        if let Err(e) = DkimSigner::load(dkim, &global.root) {
+            let key = match &e {
+                DkimError::Field {
+                    field: "domain", ..
+                } => "smtp.dkim.domain",
+                DkimError::Field { .. } => "smtp.dkim.selector",
+                DkimError::Read { .. } | DkimError::Key { .. } => "smtp.dkim.private_key",
+            };
+            problems.push(located(key, &e));
+        }
+    }
+    (problems, warnings)
 }

@@ -1,9 +1,11 @@
 //! `pressroom preview`: render the issue a send would mail next (or the
 //! newest articles when nothing is pending) for one recipient, and write
 //! each email as `.html`, `.txt` and `.eml` (the exact message bytes) with
-//! an `index.html` listing subjects, sizes and lint findings.
+//! an `index.html` listing subjects, sizes and lint findings. What is
+//! pending is read from the send ledger, opened read-only: a preview never
+//! changes it, and a missing ledger is the fresh state a first send starts
+//! from (the back catalogue counts as sent).
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -13,6 +15,7 @@ use tracing::{info, warn};
 use super::InputError;
 use crate::cli::{Global, ModeArg, PreviewArgs};
 use crate::content::{Article, Site};
+use crate::delivery::ledger::{self, Ledger};
 use crate::delivery::subscribers::{Subscribers, SubscribersError};
 use crate::email::{self, Draft, EmailAddress, Mode, Recipient, Templates};
 
@@ -74,7 +77,7 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
         Some(ModeArg::PerArticle) => Mode::PerArticle,
         None => site.config.email.mode,
     };
-    let drafts = select(&site, now, mode, &args.articles)?;
+    let drafts = select(&global.root, &site, now, mode, args)?;
     if drafts.is_empty() {
         info!("nothing is published yet: no email to preview");
         return Ok(());
@@ -187,16 +190,35 @@ fn list_reader(root: &Path, site: &Site, to: Option<EmailAddress>) -> Recipient 
     reader
 }
 
-/// The drafts to preview: the named articles, or what a send would mail.
+/// The drafts to preview: the named articles, or what a send would mail
+/// next (as `send` picks it from the ledger), else the newest articles.
 fn select<'a>(
+    root: &Path,
     site: &'a Site,
     now: chrono::DateTime<chrono::FixedOffset>,
     mode: Mode,
-    slugs: &[String],
+    args: &PreviewArgs,
 ) -> Result<Vec<Draft<'a>>> {
     let max = site.config.email.digest_max;
+    let (slugs, include_existing) = (&args.articles, args.include_existing);
     if slugs.is_empty() {
-        return Ok(email::plan_preview(site, now, mode, max, &HashSet::new()));
+        let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
+        let ledger_path = super::ledger_path(root, &site.config);
+        let already = if ledger_path.exists() {
+            let ledger = Ledger::open_read_only(&ledger_path)?;
+            let unfinished = ledger.unfinished_issues()?.len();
+            if unfinished > 0 {
+                info!("{unfinished} unfinished issue(s) in the ledger: the next send resumes them first (`pressroom status` shows them)");
+            }
+            ledger.already_mailed(&published, include_existing)?
+        } else {
+            ledger::already_mailed_fresh(&published, include_existing)
+        };
+        let drafts = email::plan_preview(site, now, mode, max, &already);
+        if drafts.iter().any(|d| d.fallback) {
+            info!("nothing new to send: the preview shows the newest published article(s)");
+        }
+        return Ok(drafts);
     }
     let mut chosen: Vec<&Article> = Vec::new();
     for slug in slugs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {

@@ -108,15 +108,7 @@ pub fn run(global: &Global, args: &SendArgs) -> Result<()> {
         }
     }
 
-    let pending: HashSet<String> = ledger
-        .not_yet_mailed(published.iter().copied())?
-        .into_iter()
-        .collect();
-    let already: HashSet<String> = published
-        .iter()
-        .filter(|id| !pending.contains(**id))
-        .map(|id| id.to_string())
-        .collect();
+    let already = ledger.already_mailed(&published, args.include_existing)?;
     let config = &site.config.email;
     let drafts = email::plan(&site, now, config.mode, config.digest_max, &already);
     if drafts.is_empty() && summaries.is_empty() {

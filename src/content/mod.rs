@@ -9,6 +9,7 @@ pub mod date;
 pub mod front_matter;
 pub mod html;
 pub mod slug;
+pub mod summary;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

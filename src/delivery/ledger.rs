@@ -15,11 +15,12 @@
 //!
 //! Times are stored as Unix seconds (UTC).
 
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::email::address::EmailAddress;
 
@@ -348,6 +349,16 @@ fn from_ts(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(s, 0).single().unwrap_or_default()
 }
 
+/// [`Ledger::already_mailed`] for a ledger that does not exist yet: the
+/// first send finds it fresh.
+pub fn already_mailed_fresh(published: &[&str], include_existing: bool) -> HashSet<String> {
+    if include_existing {
+        HashSet::new()
+    } else {
+        published.iter().map(|id| (*id).to_owned()).collect()
+    }
+}
+
 impl Ledger {
     /// Opens (creating, with its folder, if needed) the ledger at `path`,
     /// and brings its schema up to date.
@@ -371,6 +382,59 @@ impl Ledger {
             source,
         })?;
         Ledger::setup(path.to_owned(), conn)
+    }
+
+    /// Opens the existing ledger at `path` for reading only: nothing is
+    /// created, migrated or written (`preview`). A ledger newer than this
+    /// pressroom is refused as [`Ledger::open`] refuses it.
+    ///
+    /// A read-only SQLite connection to a WAL database creates the `-wal`
+    /// and `-shm` files when they are missing and, unable to checkpoint,
+    /// leaves them behind. So when there is no `-wal` file (no send has
+    /// the ledger open, and the last one checkpointed everything into the
+    /// main file) the file is opened as immutable, which needs neither; a
+    /// send that starts meanwhile only appends to its own WAL. Otherwise
+    /// the existing WAL files are shared as usual.
+    pub fn open_read_only(path: &Path) -> Result<Ledger, LedgerError> {
+        let sql = |source| LedgerError::Sql {
+            path: path.to_owned(),
+            source,
+        };
+        let open_err = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags - OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            let absolute = std::path::absolute(path).map_err(open_err)?;
+            let mut uri = url::Url::from_file_path(&absolute).map_err(|()| {
+                open_err(std::io::Error::other("the path cannot be written as a URI"))
+            })?;
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(uri.as_str(), flags)
+        }
+        .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        let ledger = Ledger {
+            path: path.to_owned(),
+            conn,
+        };
+        let (found, known) = (ledger.schema_version()?, MIGRATIONS.len() as i64);
+        if found > known {
+            return Err(LedgerError::TooNew {
+                path: path.to_owned(),
+                found,
+                known,
+            });
+        }
+        Ok(ledger)
     }
 
     /// A ledger that lives in memory only (unit tests, `--dry-run`).
@@ -515,6 +579,29 @@ impl Ledger {
             }
         }
         Ok(out)
+    }
+
+    /// The ids among `published` that a send treats as already mailed: on
+    /// a fresh ledger all of them (the back catalogue is recorded as sent,
+    /// see [`Ledger::baseline`]) unless `include_existing`; otherwise
+    /// those an issue or the baseline covers.
+    pub fn already_mailed(
+        &self,
+        published: &[&str],
+        include_existing: bool,
+    ) -> Result<HashSet<String>, LedgerError> {
+        if self.is_fresh()? {
+            return Ok(already_mailed_fresh(published, include_existing));
+        }
+        let pending: HashSet<String> = self
+            .not_yet_mailed(published.iter().copied())?
+            .into_iter()
+            .collect();
+        Ok(published
+            .iter()
+            .filter(|id| !pending.contains(**id))
+            .map(|id| (*id).to_owned())
+            .collect())
     }
 
     /// Creates the issue, marks its articles as mailed, and adds one pending

@@ -121,7 +121,7 @@ pub(super) fn entry(entry: &Entry) -> AtomEntry {
             })
             .collect(),
         links,
-        summary: a.summary().map(|s| Text::plain(s.to_owned())),
+        summary: entry.summary.as_deref().map(|s| Text::plain(s.to_owned())),
         content: entry.content.as_deref().map(|html| Content {
             base: Some(a.url.to_string()),
             value: Some(html.to_owned()),

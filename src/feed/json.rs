@@ -107,8 +107,8 @@ fn item<'a>(entry: &'a Entry) -> Item<'a> {
         // JSON Feed requires one of the two contents.
         content_text: content_html
             .is_none()
-            .then(|| a.summary().unwrap_or(&a.title)),
-        summary: a.summary(),
+            .then(|| entry.summary.as_deref().unwrap_or(&a.title)),
+        summary: entry.summary.as_deref(),
         image: a.hero_image.as_deref(),
         date_published: a.publish_date.to_rfc3339(),
         date_modified: a.updated_date.map(|d| d.to_rfc3339()),

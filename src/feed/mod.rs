@@ -52,6 +52,36 @@ pub struct Entry<'a> {
     /// Full content HTML (with the CTA when configured), None in
     /// summary-only feeds.
     pub content: Option<Arc<str>>,
+    /// The summary: `description`, else `subtitle`, else the first
+    /// paragraph of the body (as emails have it). Feed readers and the
+    /// W3C validator expect one before the full content.
+    pub summary: Option<Arc<str>>,
+}
+
+/// What an entry carries besides the article's front matter.
+#[derive(Debug, Clone, Default)]
+struct Parts {
+    content: Option<Arc<str>>,
+    summary: Option<Arc<str>>,
+}
+
+impl Parts {
+    /// Only what the front matter gives: for entries whose body is
+    /// rendered later.
+    fn front_matter(article: &Article) -> Parts {
+        Parts {
+            content: None,
+            summary: article.summary().map(Arc::from),
+        }
+    }
+
+    fn into_entry(self, article: &Article) -> Entry<'_> {
+        Entry {
+            article,
+            content: self.content,
+            summary: self.summary,
+        }
+    }
 }
 
 /// The articles of one feed: the whole site's (no tag) or one tag's.
@@ -322,14 +352,7 @@ fn render_batch(site: &Site, batch: &[Held], frames: &[Vec<Frame>]) -> Vec<Piece
     batch
         .par_iter()
         .map(|held| {
-            let content = match site.config.feeds.full_content {
-                true => Some(Arc::from(content_html(site, held.article)?)),
-                false => None,
-            };
-            let entry = Entry {
-                article: held.article,
-                content,
-            };
+            let entry = parts(site, held.article)?.into_entry(held.article);
             // An item's text does not depend on its feed: the first frame
             // of each format serves every feed.
             let mut pieces: Vec<(Format, Vec<u8>)> = Vec::with_capacity(3);
@@ -480,6 +503,7 @@ impl Frame {
         let one = template.document(Some(&Entry {
             article: first.article,
             content: None,
+            summary: None,
         }));
         let cut = empty
             .iter()
@@ -569,45 +593,60 @@ impl Frame {
     }
 }
 
-/// The full content of an article as feeds carry it: its body as HTML,
-/// and its call to action when configured.
-fn content_html(site: &Site, article: &Article) -> Result<String, LoadError> {
-    let mut html = article.body_html().map_err(|problem| LoadError {
+/// The full content of an article as feeds carry it (its body as HTML,
+/// and its call to action when configured; none in summary-only feeds),
+/// and its summary. The body is read only when one of them needs it.
+fn parts(site: &Site, article: &Article) -> Result<Parts, LoadError> {
+    let full = site.config.feeds.full_content;
+    let summary = article.summary().map(Arc::from);
+    if !full && summary.is_some() {
+        return Ok(Parts {
+            content: None,
+            summary,
+        });
+    }
+    let markdown = article.markdown().map_err(|problem| LoadError {
         problems: vec![problem],
     })?;
-    if site.config.feeds.append_cta {
-        if let Some(cta) = article.cta_html() {
-            // Fixed markup around HTML that was escaped by the
-            // Markdown renderer and sanitized.
-            html.push_str("\n<aside class=\"cta\"><p><strong>");
-            html.push_str(&cta);
-            html.push_str("</strong></p></aside>\n");
+    let summary = summary.or_else(|| {
+        Some(crate::content::summary::first_paragraph(&markdown))
+            .filter(|s| !s.is_empty())
+            .map(Arc::from)
+    });
+    let content = full.then(|| {
+        let mut html = crate::content::html::render_markdown(&markdown, &article.url);
+        if site.config.feeds.append_cta {
+            if let Some(cta) = article.cta_html() {
+                // Fixed markup around HTML that was escaped by the
+                // Markdown renderer and sanitized.
+                html.push_str("\n<aside class=\"cta\"><p><strong>");
+                html.push_str(&cta);
+                html.push_str("</strong></p></aside>\n");
+            }
         }
-    }
-    Ok(html)
+        Arc::from(html)
+    });
+    Ok(Parts { content, summary })
 }
 
-/// Renders the full content of each distinct article once.
+/// Renders the parts of each distinct article once.
 fn render_contents<'a>(
     site: &Site,
     articles: impl Iterator<Item = &'a Article>,
-) -> Result<HashMap<&'a str, Arc<str>>, LoadError> {
-    if !site.config.feeds.full_content {
-        return Ok(HashMap::new());
-    }
+) -> Result<HashMap<&'a str, Parts>, LoadError> {
     let mut unique: Vec<&Article> = articles.collect();
     unique.sort_by(|a, b| a.id.cmp(&b.id));
     unique.dedup_by(|a, b| a.id == b.id);
-    let rendered: Vec<Result<(&str, Arc<str>), LoadError>> = unique
+    let rendered: Vec<Result<(&str, Parts), LoadError>> = unique
         .par_iter()
-        .map(|article| Ok((article.id.as_str(), Arc::from(content_html(site, article)?))))
+        .map(|article| Ok((article.id.as_str(), parts(site, article)?)))
         .collect();
     let mut contents = HashMap::with_capacity(rendered.len());
     let mut problems = Vec::new();
     for result in rendered {
         match result {
-            Ok((id, html)) => {
-                contents.insert(id, html);
+            Ok((id, parts)) => {
+                contents.insert(id, parts);
             }
             Err(mut e) => problems.append(&mut e.problems),
         }
@@ -623,7 +662,7 @@ fn channel<'a>(
     site: &Site,
     tag: Option<&(String, Slug)>,
     articles: &[&'a Article],
-    contents: &HashMap<&str, Arc<str>>,
+    contents: &HashMap<&str, Parts>,
     dir: &Path,
 ) -> Channel<'a> {
     let config = &site.config;
@@ -670,9 +709,12 @@ fn channel<'a>(
         updated,
         entries: articles
             .iter()
-            .map(|article| Entry {
-                article,
-                content: contents.get(article.id.as_str()).cloned(),
+            .map(|article| {
+                contents
+                    .get(article.id.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Parts::front_matter(article))
+                    .into_entry(article)
             })
             .collect(),
     }

@@ -144,7 +144,7 @@ pub(super) fn item(entry: &Entry) -> Item {
     ItemBuilder::default()
         .title(Some(a.title.clone()))
         .link(Some(a.url.to_string()))
-        .description(a.summary().map(escape_html))
+        .description(entry.summary.as_deref().map(escape_html))
         .guid(Some(
             GuidBuilder::default()
                 .value(a.id.clone())

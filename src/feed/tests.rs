@@ -120,6 +120,55 @@ fn all_three_feeds_and_tag_feeds_are_written() {
     );
 }
 
+/// An article with neither `description` nor `subtitle` had full content
+/// and no summary: the W3C validator warns "Ensure description precedes
+/// content:encoded". Its first paragraph stands in, as in emails.
+#[test]
+fn an_article_without_a_summary_gets_its_first_paragraph_as_one() {
+    const BARE: &str = "---\ntitle: 'Bare'\npublish_date: '2025-03-09'\n---\n## Opening\n\nFirst *lines* & <b>more</b>\nof it.\n\nSecond paragraph.\n";
+    const SUBTITLED: &str =
+        "---\ntitle: 'Subtitled'\nsubtitle: 'The subtitle'\npublish_date: '2025-03-08'\n---\nBody text.\n";
+    let wanted = "First lines & more of it.";
+    for config in [
+        CONFIG.to_owned(),
+        format!("{CONFIG}[feeds]\nfull_content = false\n"),
+    ] {
+        let site = site_with(&config, &[("bare.md", BARE), ("subtitled.md", SUBTITLED)]);
+        let outputs = build_all(&site, now()).unwrap();
+        let full = site.config.feeds.full_content;
+
+        let rss = file(&outputs, "rss.xml");
+        // The channel's description first, then one per item, in order;
+        // an item's description is HTML, so its text is escaped once more.
+        assert_eq!(
+            texts(rss, "description"),
+            ["Notes", "First lines &amp; more of it.", "The subtitle"],
+            "{rss}"
+        );
+        if full {
+            let item = &rss[rss.find("<item>").unwrap()..];
+            let description = item.find("<description>").unwrap();
+            let content = item.find("<content:encoded>").unwrap();
+            assert!(description < content, "{item}");
+        } else {
+            assert!(!rss.contains("<content:encoded>"), "{rss}");
+        }
+
+        let atom = file(&outputs, "atom.xml");
+        assert_eq!(texts(atom, "summary"), [wanted, "The subtitle"], "{atom}");
+
+        let json: serde_json::Value = serde_json::from_str(file(&outputs, "feed.json")).unwrap();
+        let items = json["items"].as_array().unwrap();
+        assert_eq!(items[0]["summary"], wanted);
+        assert_eq!(items[1]["summary"], "The subtitle");
+        if full {
+            assert!(items[0].get("content_text").is_none(), "{json}");
+        } else {
+            assert_eq!(items[0]["content_text"], wanted);
+        }
+    }
+}
+
 #[test]
 fn rss_follows_the_validator_rules() {
     let site = site(&[("a.md", POST)]);

@@ -177,3 +177,145 @@ fn every_problem_is_one_exact_path_line_key_message_line() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Send settings
+
+/// `pressroom --root SITE --now NOW ARGS…` with a secret and no SMTP
+/// settings from the environment.
+fn run_with_secret(site: &TestSite, args: &[&str]) -> crate::common::Run {
+    let output = std::process::Command::new(crate::common::BIN)
+        .arg("--root")
+        .arg(site.root())
+        .args(["--now", crate::common::NOW])
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env_remove("PRESSROOM_LOG")
+        .env_remove("PRESSROOM_SMTP_URL")
+        .env_remove("PRESSROOM_SMTP_PASSWORD")
+        .env("NO_COLOR", "1")
+        .env("PRESSROOM_SECRET", "check-test-secret-7d41c2")
+        .output()
+        .expect("the binary runs");
+    crate::common::Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs the real `openssl` with `args` in the site's folder.
+fn openssl(site: &TestSite, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(site.root())
+        .status()
+        .expect("the openssl binary (Debian package openssl) runs");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// The sample site with a subscriber list and `smtp` as its `[smtp]`
+/// section.
+fn sending_site(smtp: &str) -> TestSite {
+    let site = TestSite::sample();
+    let mut config = site.read("config.toml");
+    config.push_str(&format!(
+        "\n[send]\nsubscribers = \"subscribers.csv\"\n\n[smtp]\n{smtp}\n"
+    ));
+    site.write("config.toml", config);
+    site.write("subscribers.csv", "email\nann@example.org\n");
+    site
+}
+
+/// The 1-based line of `config.toml` that starts with `start`.
+fn config_line(site: &TestSite, start: &str) -> usize {
+    site.read("config.toml")
+        .lines()
+        .position(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line `{start}`"))
+        + 1
+}
+
+/// OpenSSL 3's `openssl genrsa` writes PKCS#8 (`BEGIN PRIVATE KEY`);
+/// `send` refused it ("for rsa use a PKCS#1 PEM") after `check` had passed
+/// the site. Both accept it now, and ed25519 keys from `genpkey`.
+#[test]
+fn dkim_keys_from_openssl_pass_check_and_send() {
+    for (algorithm, generate) in [
+        ("rsa", &["genrsa", "-out", "dkim.pem", "2048"][..]),
+        (
+            "ed25519",
+            &["genpkey", "-algorithm", "ed25519", "-out", "dkim.pem"][..],
+        ),
+    ] {
+        let site = sending_site(&format!(
+            "url = \"smtp://localhost:25\"\n[smtp.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nprivate_key = \"dkim.pem\"\nalgorithm = \"{algorithm}\""
+        ));
+        openssl(&site, generate);
+        assert!(site
+            .read("dkim.pem")
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
+        let check = run_with_secret(&site, &["check"]);
+        check.assert_code(0);
+        // A fresh ledger: the back catalogue is recorded, nothing is
+        // mailed, so no server is needed; the key is loaded first.
+        let send = run_with_secret(&site, &["send"]);
+        send.assert_code(0);
+        assert!(
+            send.stderr.contains("recorded as already sent"),
+            "{algorithm}: {send}"
+        );
+    }
+}
+
+/// `check` loads every send setting it can without connecting and names
+/// the config line of each problem, all at once.
+#[test]
+fn check_reports_send_settings_with_their_config_lines() {
+    let site = sending_site(
+        "url = \"http://mail.example.org\"\n[smtp.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nprivate_key = \"dkim.pem\"",
+    );
+    site.write(
+        "dkim.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let check = run_with_secret(&site, &["check"]);
+    check.assert_code(1);
+    let root = site.root().display().to_string();
+    let url_line = config_line(&site, "url = \"http:");
+    let key_line = config_line(&site, "private_key =");
+    let lines = check.stderr_lines();
+    assert!(
+        lines.contains(&format!("config.toml:{url_line}: smtp.url: smtp url `http://mail.example.org/`: scheme `http` is not smtp or smtps").as_str()),
+        "{check}"
+    );
+    let key_problem = format!(
+        "config.toml:{key_line}: smtp.dkim.private_key: {root}/dkim.pem: not a usable DKIM rsa private key ("
+    );
+    assert!(lines.iter().any(|l| l.starts_with(&key_problem)), "{check}");
+    assert!(lines.contains(&"error: 2 problems found"), "{check}");
+
+    // TLS with a CA file that is not there; an ed25519 key set as rsa.
+    let site = sending_site(
+        "url = \"smtps://mail.example.org\"\nca_file = \"relay-ca.pem\"\n[smtp.dkim]\ndomain = \"example.org\"\nselector = \"s1\"\nprivate_key = \"dkim.pem\"",
+    );
+    openssl(
+        &site,
+        &["genpkey", "-algorithm", "ed25519", "-out", "dkim.pem"],
+    );
+    let check = run_with_secret(&site, &["check"]);
+    check.assert_code(1);
+    let root = site.root().display().to_string();
+    let ca_line = config_line(&site, "ca_file =");
+    let key_line = config_line(&site, "private_key =");
+    let lines = check.stderr_lines();
+    let ca_problem = format!(
+        "config.toml:{ca_line}: smtp.ca_file: {root}/relay-ca.pem: cannot read the CA file: "
+    );
+    assert!(lines.iter().any(|l| l.starts_with(&ca_problem)), "{check}");
+    let key_problem = format!(
+        "config.toml:{key_line}: smtp.dkim.private_key: {root}/dkim.pem: not a usable DKIM rsa private key (this is an ed25519 key; set algorithm = \"ed25519\" in [smtp.dkim])"
+    );
+    assert!(lines.iter().any(|l| l.starts_with(&key_problem)), "{check}");
+}

@@ -625,11 +625,12 @@ fn sample_to() -> Address {
 
 /// The sample digest (one email with every published article) and the
 /// per-article emails (one per published article), checked for which
-/// articles they hold.
+/// articles they hold. With no ledger yet every article counts as
+/// pending only with `--include-existing`, as for `send`.
 fn sample_previews(site: &TestSite) -> (Email, Vec<(Email, SourceArticle)>) {
     let published = source::published(site.root());
     assert!(published.len() >= 3, "the sample site has articles");
-    let mut digest = preview(site, "digest", &["--mode", "digest"]).emails;
+    let mut digest = preview(site, "digest", &["--mode", "digest", "--include-existing"]).emails;
     assert_eq!(digest.len(), 1, "one digest");
     let digest = digest.remove(0);
     assert_eq!(
@@ -637,7 +638,12 @@ fn sample_previews(site: &TestSite) -> (Email, Vec<(Email, SourceArticle)>) {
         format!("01-{}", slug_of(&published[0])),
         "the digest is named after its newest article"
     );
-    let per_article = preview(site, "per-article", &["--mode", "per-article"]).emails;
+    let per_article = preview(
+        site,
+        "per-article",
+        &["--mode", "per-article", "--include-existing"],
+    )
+    .emails;
     assert_eq!(
         per_article.len(),
         published.len(),
@@ -1090,7 +1096,11 @@ fn assert_index(preview: &Preview) {
 fn index_lists_every_email_with_its_subject_and_links_to_its_files() {
     let site = TestSite::sample();
     assert_index(&preview(&site, "digest", &[]));
-    let per_article = preview(&site, "per-article", &["--mode", "per-article"]);
+    let per_article = preview(
+        &site,
+        "per-article",
+        &["--mode", "per-article", "--include-existing"],
+    );
     assert!(per_article.emails.len() > 1);
     assert_index(&per_article);
     let chosen = preview(
@@ -1117,9 +1127,13 @@ fn index_lists_every_email_with_its_subject_and_links_to_its_files() {
 
 /// Runs the injection fixture in both modes.
 fn injection_previews(site: &TestSite) -> Vec<Email> {
-    let digest = preview(site, "digest", &["--mode", "digest"]);
+    let digest = preview(site, "digest", &["--mode", "digest", "--include-existing"]);
     assert_eq!(digest.emails.len(), 1);
-    let per_article = preview(site, "per-article", &["--mode", "per-article"]);
+    let per_article = preview(
+        site,
+        "per-article",
+        &["--mode", "per-article", "--include-existing"],
+    );
     assert_eq!(per_article.emails.len(), 3);
     digest
         .emails
@@ -1188,7 +1202,12 @@ fn control_characters_reach_no_email() {
         "content/controls.md",
         "---\ntitle: \"Bell\\x07 and \\x1b[31m Title\\uFFFE\"\nauthor: \"Null\\x01 Author\"\npublish_date: '2025-06-01 09:00'\ncta: \"Reply\\x08 now\"\n---\n\nQuokka \u{1}\u{b}\u{c}\u{1b}\u{fffe} raw.\n",
     );
-    let emails = preview(&site, "controls", &["--mode", "per-article"]).emails;
+    let emails = preview(
+        &site,
+        "controls",
+        &["--mode", "per-article", "--include-existing"],
+    )
+    .emails;
     let controls = |text: &str| -> Vec<u32> {
         text.chars()
             .filter(|&c| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{fffe}')
@@ -1499,7 +1518,7 @@ fn spamassassin_scores_the_sample_digest_below_2() {
 fn lint_findings_name_the_email_and_the_article_in_preview_and_check() {
     let site = TestSite::fixture("email-lint");
     // Warnings only: the preview is written and the run succeeds.
-    let preview = preview(&site, "preview", &[]);
+    let preview = preview(&site, "preview", &["--include-existing"]);
     assert_eq!(preview.emails.len(), 2, "per-article mode");
     let images = preview
         .emails
@@ -1583,7 +1602,7 @@ fn lint_errors_fail_preview_and_check() {
         "<!DOCTYPE html><html><body><h1>{{ article.title }}</h1>\
          <p><a href=\"/about/\">About us</a></p></body></html>\n",
     );
-    let preview = preview_with_code(&site, "preview", &[], 1);
+    let preview = preview_with_code(&site, "preview", &["--include-existing"], 1);
     assert_eq!(
         preview.emails.len(),
         2,
@@ -1604,4 +1623,134 @@ fn lint_errors_fail_preview_and_check() {
             assert_eq!(count, 2, "{name}: `{want}` once per email\n{run}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// What is pending, from the ledger
+
+/// `pressroom --root SITE --now NOW ARGS…` for a site that sends to `smtp`.
+fn run_at(site: &TestSite, now: &str, args: &[&str]) -> Run {
+    let output = Command::new(BIN)
+        .arg("--root")
+        .arg(site.root())
+        .args(["--now", now])
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .env_remove("PRESSROOM_LOG")
+        .env_remove("PRESSROOM_SMTP_URL")
+        .env_remove("PRESSROOM_SMTP_PASSWORD")
+        .env("NO_COLOR", "1")
+        .env("PRESSROOM_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    let mut all = vec!["--now".to_owned(), now.to_owned()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    Run {
+        args: all,
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The HTML part of each email a preview wrote to `out`, in order.
+fn previewed_html(site: &TestSite, out: &str) -> Vec<String> {
+    let mut parts: Vec<PathBuf> = files_under(&site.path(out))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .filter(|p| !p.ends_with("index.html"))
+        .collect();
+    parts.sort();
+    parts.iter().map(|p| read(p)).collect()
+}
+
+/// `preview` said it renders "the issue a send would mail next" but never
+/// read the ledger: after a send it showed the articles just mailed. It
+/// now picks what is pending as `send` does, from the ledger opened
+/// read-only, and a missing ledger is the fresh state a first send starts
+/// from (the back catalogue counts as sent).
+#[test]
+fn preview_shows_what_the_next_send_would_mail_and_never_writes_the_ledger() {
+    const LATER: &str = "2030-02-01T00:00:00Z";
+    let server = crate::mail::FaultServer::start(&[]);
+    let site = TestSite::sample();
+    let mut config = site.read("config.toml");
+    config.push_str(&format!(
+        "\n[send]\nsubscribers = \"subscribers.csv\"\nper_second = 0\n\n[smtp]\nurl = \"{}\"\n",
+        server.url()
+    ));
+    site.write("config.toml", config);
+    site.write(
+        "subscribers.csv",
+        "email,name\nann@example.org,Ann\nbob@example.org,Bob\n",
+    );
+    let new_title = "The Newsletter in 2030";
+    // Every file of the ledger's folder (the database, and any WAL file
+    // SQLite might add next to it) with its bytes.
+    let ledger = || -> Vec<(PathBuf, Vec<u8>)> {
+        files_under(&site.path(".pressroom"))
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect()
+    };
+
+    // No ledger: a first send mails nothing, and the preview says so.
+    let fresh = run_at(&site, LATER, &["preview", "--out", "p1"]);
+    fresh.assert_code(0);
+    assert!(fresh.stderr.contains("nothing new to send"), "{fresh}");
+    assert!(
+        read(&site.path("p1/index.html")).contains("nothing new is pending"),
+        "{fresh}"
+    );
+    assert!(
+        !site.path(".pressroom").exists(),
+        "preview created the ledger"
+    );
+
+    // A first send at NOW records the back catalogue.
+    run_at(&site, NOW, &["send"]).assert_code(0);
+    assert!(server.received().is_empty());
+    let before = ledger();
+    assert!(
+        before.iter().any(|(p, _)| p.ends_with("state.db")),
+        "send wrote the ledger"
+    );
+
+    // Later, one article has come due: that is the next issue, alone.
+    let next = run_at(&site, LATER, &["preview", "--out", "p2"]);
+    next.assert_code(0);
+    assert!(!next.stderr.contains("nothing new"), "{next}");
+    let emails = previewed_html(&site, "p2");
+    assert_eq!(emails.len(), 1, "{next}");
+    assert!(emails[0].contains(new_title), "{}", emails[0]);
+    for other in [
+        "Welcome to The Pressroom Dispatch",
+        "Why We Built Our Publisher in Rust",
+    ] {
+        assert!(
+            !emails[0].contains(other),
+            "the preview holds `{other}`, mailed already"
+        );
+    }
+    assert!(ledger() == before, "preview changed the ledger");
+
+    // The send mails exactly that; then nothing is new, and the preview
+    // shows the newest article again, saying so.
+    run_at(&site, LATER, &["send"]).assert_code(0);
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    assert!(received.iter().all(|(_, data)| data.contains(new_title)));
+    let before = ledger();
+    let after = run_at(&site, LATER, &["preview", "--out", "p3"]);
+    after.assert_code(0);
+    assert!(after.stderr.contains("nothing new to send"), "{after}");
+    assert!(
+        read(&site.path("p3/index.html")).contains("nothing new is pending"),
+        "{after}"
+    );
+    assert!(ledger() == before, "preview changed the ledger");
 }
