@@ -224,12 +224,16 @@ mod tests {
 
     /// Runs the real `openssl` in `dir` and returns what it wrote to `out`.
     fn openssl(dir: &Path, args: &[&str], out: &str) -> Vec<u8> {
-        let status = std::process::Command::new("openssl")
+        let output = std::process::Command::new("openssl")
             .args(args)
             .current_dir(dir)
-            .status()
+            .output()
             .expect("the openssl binary (Debian package openssl) runs");
-        assert!(status.success(), "openssl {args:?} failed");
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         std::fs::read(dir.join(out)).unwrap()
     }
 

@@ -207,12 +207,16 @@ fn run_with_secret(site: &TestSite, args: &[&str]) -> crate::common::Run {
 
 /// Runs the real `openssl` with `args` in the site's folder.
 fn openssl(site: &TestSite, args: &[&str]) {
-    let status = std::process::Command::new("openssl")
+    let output = std::process::Command::new("openssl")
         .args(args)
         .current_dir(site.root())
-        .status()
+        .output()
         .expect("the openssl binary (Debian package openssl) runs");
-    assert!(status.success(), "openssl {args:?} failed");
+    assert!(
+        output.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The sample site with a subscriber list and `smtp` as its `[smtp]`
