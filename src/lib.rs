@@ -4,6 +4,7 @@
 //! the binary in `main.rs` only parses arguments and maps results to exit
 //! codes. Only [`commands`] and [`fs`] touch the disk.
 
+pub mod address;
 pub mod cache;
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod delivery;
 pub mod email;
 pub mod feed;
 pub mod fs;
+pub mod stamp;
 pub mod text;
 
 /// The version string feeds name in their generator element.

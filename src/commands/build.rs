@@ -13,11 +13,12 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
-use crate::cache::{BuildCache, Check, Manifest, Stamp};
+use crate::cache::{BuildCache, Check, Manifest};
 use crate::cli::Global;
 use crate::content::{Bodies, LoadError, Site};
 use crate::feed::{Feed, StreamError};
 use crate::fs::{Ready, Staged, WriteOutcome};
+use crate::stamp::Stamp;
 
 pub fn run(global: &Global) -> Result<()> {
     let now = super::now(global);

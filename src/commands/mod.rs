@@ -16,11 +16,8 @@ use anyhow::Result;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::cli::{Cli, Command, Global};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, CONFIG_FILE};
 use crate::content::{LoadError, Site};
-
-/// The configuration file's name inside the site root.
-pub const CONFIG_FILE: &str = "config.toml";
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> Result<()> {

@@ -11,9 +11,11 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::{Global, ModeArg, PreviewArgs};
+use crate::config::email::Mode;
 use crate::content::{Article, Site};
-use crate::email::{self, Draft, EmailAddress, Mode, Recipient, Templates};
+use crate::email::{self, Draft, Recipient, Templates};
 
 /// The secret previews sign unsubscribe links with when `PRESSROOM_SECRET`
 /// is not set (such links are for looking at, not for sending).

@@ -14,7 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{debug, info, warn};
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::{Global, SendArgs};
+use crate::config::email::Mode;
 use crate::content::Site;
 use crate::delivery::dkim::DkimSigner;
 use crate::delivery::frozen::{self, Thawed};
@@ -26,7 +28,7 @@ use crate::delivery::subscribers::Subscribers;
 use crate::delivery::{
     self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
 };
-use crate::email::{self, Mode, Recipient, Templates};
+use crate::email::{self, Recipient, Templates};
 
 /// Everything a run needs that does not change between issues.
 struct Sender {
@@ -442,7 +444,7 @@ fn send_test(
     now: DateTime<FixedOffset>,
 ) -> Result<()> {
     let email_address =
-        email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
+        EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
     let recipient = recipients
         .get(&email_address.normalized())?
         .unwrap_or(Recipient {

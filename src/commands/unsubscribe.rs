@@ -7,9 +7,10 @@ use chrono::Utc;
 use tracing::info;
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::{Global, UnsubscribeArgs};
 use crate::delivery::ledger::{Ledger, SuppressionReason};
-use crate::email::{verify_token, EmailAddress};
+use crate::email::verify_token;
 
 pub fn run(global: &Global, args: &UnsubscribeArgs) -> Result<()> {
     let config = super::load_config(&global.root)?;

@@ -22,8 +22,8 @@ use rayon::prelude::*;
 use serde_yaml::Value;
 use url::Url;
 
-use crate::cache::Stamp;
 use crate::config::Config;
+use crate::stamp::Stamp;
 pub use slug::Slug;
 
 /// File extensions that hold articles.

@@ -12,7 +12,7 @@ use lettre::message::dkim::{
 use lettre::message::header::HeaderName;
 use lettre::Message;
 
-use super::config::{DkimAlgorithm, DkimConfig};
+use crate::config::send::{DkimAlgorithm, DkimConfig};
 
 /// The headers in `h=`, in this order.
 pub const SIGNED_HEADERS: [&str; 7] = [

@@ -9,9 +9,10 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::config::email::Mode;
 use crate::config::Config;
 use crate::content::{parse_article, Article, Site};
-use crate::email::{Draft, Mode, Templates};
+use crate::email::{Draft, Templates};
 
 /// Bumped when the layout changes; older layouts are still read.
 const VERSION: u32 = 1;

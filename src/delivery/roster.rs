@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::email::{EmailAddress, Recipient};
+use crate::address::EmailAddress;
+use crate::email::Recipient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {

@@ -31,7 +31,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use lettre::transport::smtp::response::{Code, Severity};
 use lettre::Message;
 
-use super::config::SmtpConfig;
+use crate::config::send::SmtpConfig;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]

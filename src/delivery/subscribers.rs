@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::email::address::EmailAddress;
+use crate::address::EmailAddress;
 
 /// Problems kept in full; later ones are only counted.
 pub const MAX_KEPT_PROBLEMS: usize = 10_000;

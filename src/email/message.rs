@@ -18,9 +18,9 @@ use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use sha2::{Digest, Sha256};
 
-use super::address::EmailAddress;
 use super::{qp, token};
 use super::{Recipient, RenderedEmail};
+use crate::address::EmailAddress;
 use crate::content::Site;
 use crate::text::single_line;
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 
-use super::config::Mode;
+use crate::config::email::Mode;
 use crate::content::{Article, Site};
 
 /// One email to render (to every recipient).

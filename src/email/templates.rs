@@ -15,6 +15,8 @@ use std::path::Path;
 
 use minijinja::{Environment, Error, UndefinedBehavior, Value};
 
+use crate::config::email::EmailConfig;
+
 /// Built-in templates, by name.
 pub const BUILTIN: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
@@ -184,6 +186,21 @@ fn located(e: &Error, name: &str, shown: &str) -> String {
     format!("{shown}{line}: {}", describe_error(e))
 }
 
+/// The syntax errors of the subject templates in `[email]`, as
+/// `email.key: message` lines.
+pub fn subject_problems(config: &EmailConfig) -> Vec<String> {
+    config
+        .subjects()
+        .into_iter()
+        .filter(|(_, source)| !source.trim().is_empty())
+        .filter_map(|(key, source)| {
+            let env = Environment::new();
+            let e = env.template_from_str(source).err()?;
+            Some(format!("{key}: {}", describe_error(&e)))
+        })
+        .collect()
+}
+
 /// `kind: detail` of a minijinja error, including its causes.
 pub(crate) fn describe_error(e: &Error) -> String {
     let mut message = match e.detail() {
@@ -249,6 +266,21 @@ pub fn wrap(text: &str, width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subject_that_does_not_compile_is_named() {
+        let config = EmailConfig {
+            subject_single: "{{ article.title".into(),
+            ..EmailConfig::default()
+        };
+        let problems = subject_problems(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("email.subject_single: syntax error: "),
+            "{problems:?}"
+        );
+        assert!(subject_problems(&EmailConfig::default()).is_empty());
+    }
 
     #[test]
     fn builtins_compile() {

@@ -13,7 +13,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::Message;
-use pressroom::delivery::config::{DkimAlgorithm, DkimConfig, SmtpConfig};
+use pressroom::address::EmailAddress;
+use pressroom::config::send::{DkimAlgorithm, DkimConfig, SmtpConfig};
 use pressroom::delivery::dkim::DkimSigner;
 use pressroom::delivery::ledger::{
     DeliveryState, IssueId, IssueKind, Ledger, NewIssue, SuppressionReason,
@@ -23,7 +24,6 @@ use pressroom::delivery::smtp::{Password, SmtpConfigError, SmtpSender, SmtpSetti
 use pressroom::delivery::{
     exit_code, Clock, Delivery, IssueSummary, RenderError, Run, RunOptions, Stop, SystemClock,
 };
-use pressroom::email::address::EmailAddress;
 
 use crate::mail::{
     manifest_dir, require_postfix, unique_domain, wait_for_maildir, FaultServer, POSTFIX_CERT,

@@ -1,12 +1,20 @@
 //! The site's configuration (`config.toml`): what it may contain, its
 //! defaults, and the checks that make every later use of it safe.
 //! [`Config::parse`] is pure; [`Config::load`] reads the file.
+//! Every other module may read it; it imports only the small modules
+//! below it (`address`, `fs`, `text`), so no import cycle can run through it.
+
+pub mod email;
+pub mod send;
 
 use std::path::{Component, Path, PathBuf};
 
 use chrono_tz::Tz;
 use serde::Deserialize;
 use url::Url;
+
+/// The configuration file's name inside the site root.
+pub const CONFIG_FILE: &str = "config.toml";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,13 +24,13 @@ pub struct Config {
     #[serde(default)]
     pub feeds: FeedConfig,
     #[serde(default)]
-    pub email: crate::email::EmailConfig,
+    pub email: email::EmailConfig,
     /// `[send]`: subscribers, ledger, retries and rates.
     #[serde(default)]
-    pub send: crate::delivery::config::SendConfig,
+    pub send: send::SendConfig,
     /// `[smtp]`: the mail server.
     #[serde(default)]
-    pub smtp: crate::delivery::config::SmtpConfig,
+    pub smtp: send::SmtpConfig,
 }
 
 /// `[site]`: who publishes, where, and in which time zone.
