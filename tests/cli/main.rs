@@ -12,6 +12,7 @@ mod common;
 mod corpus;
 mod delivery;
 mod feeds;
+mod layers;
 mod mail;
 mod preview;
 mod readers;
