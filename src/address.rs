@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error_kind::{ErrorKind, HasKind};
+
 /// A valid `local@domain` address, as written (case kept). Compare with
 /// [`EmailAddress::normalized`] when case should not matter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,6 +22,12 @@ pub struct AddressError {
     /// The input, with line breaks and controls made visible.
     pub value: String,
     pub reason: &'static str,
+}
+
+impl HasKind for AddressError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Characters RFC 5322 allows in an unquoted local part (`atext`), besides

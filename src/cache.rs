@@ -741,7 +741,10 @@ impl BuildCache {
         let text = self
             .to_text()
             .ok_or_else(|| anyhow::anyhow!("an output path is not plain UTF-8 text"))?;
-        crate::fs::write_atomic(&root.join(CACHE_FILE), text.as_bytes())
+        Ok(crate::fs::write_atomic(
+            &root.join(CACHE_FILE),
+            text.as_bytes(),
+        )?)
     }
 
     /// True when a build with `settings` at `now` would produce the

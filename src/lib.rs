@@ -12,6 +12,7 @@ pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod email;
+pub mod error_kind;
 pub mod feed;
 pub mod fs;
 pub mod stamp;

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use anyhow::Result;
+use super::Result;
 use tracing::{info, warn};
 
 use super::InputError;

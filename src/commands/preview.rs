@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::{Context, Failure, Result};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -185,10 +185,13 @@ fn render_index(
 ) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // Built into the binary: a failure here is not the user's input.
     env.add_template("index.html", include_str!("preview_index.html"))
+        .map_err(Failure::run)
         .context("the preview index template")?;
     let template = env
         .get_template("index.html")
+        .map_err(Failure::run)
         .context("the preview index template")?;
     template
         .render(minijinja::context! {
@@ -197,6 +200,7 @@ fn render_index(
             emails => emails,
             note => note,
         })
+        .map_err(Failure::run)
         .context("cannot render the preview index")
 }
 

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
 use chrono::{DateTime, FixedOffset, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{debug, info, warn};
 
-use super::InputError;
+use super::{Failure, InputError, RunError};
 use crate::address::EmailAddress;
 use crate::cli::{Global, SendArgs};
 use crate::config::email::Mode;
@@ -29,6 +29,7 @@ use crate::delivery::{
     self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
 };
 use crate::email::{self, Recipient, Templates};
+use crate::error_kind::{Boxed, Described};
 
 /// Everything a run needs that does not change between issues.
 struct Sender {
@@ -183,7 +184,10 @@ fn finish(summaries: &[IssueSummary]) -> Result<()> {
                 .unwrap_or_else(|| {
                     format!("{deferred} delivery(ies) deferred; a later run retries them")
                 });
-            anyhow::bail!("not finished: {remaining} delivery(ies) still to make ({reason})")
+            Err(RunError(format!(
+                "not finished: {remaining} delivery(ies) still to make ({reason})"
+            ))
+            .into())
         }
     }
 }
@@ -228,12 +232,12 @@ impl Sender {
         // An article that cannot be prepared fails the first delivery's
         // rendering, as a per-recipient render would.
         let mut personalizer = email::Personalizer::new(&thawed.site, &thawed.templates, &draft)
-            .map_err(|e| e.to_string());
+            .map_err(|e| Described::of(&e));
         let summary = run.deliver(
             id,
             |delivery| match &mut personalizer {
                 Ok(personalizer) => self.render(thawed, personalizer, delivery),
-                Err(e) => Err(RenderError::Failed(e.clone().into())),
+                Err(e) => Err(RenderError::Failed(Boxed::new(e.clone()))),
             },
             move || SmtpSender::new(settings.clone()),
         )?;
@@ -276,7 +280,7 @@ impl Sender {
         let recipient = self
             .recipients
             .get(&delivery.recipient)
-            .map_err(|e| RenderError::Failed(Box::new(e)))?
+            .map_err(|e| RenderError::Failed(Boxed::new(e)))?
             .ok_or_else(|| {
                 RenderError::Skip(format!(
                     "not sent: {} is no longer in the subscriber list",
@@ -286,14 +290,14 @@ impl Sender {
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
         let rendered = personalizer
             .render(&recipient, &unsubscribe)
-            .map_err(|e| RenderError::Failed(Box::new(e)))?;
+            .map_err(|e| RenderError::Failed(Boxed::new(e)))?;
         email::into_message(
             &thawed.site,
             rendered,
             &recipient,
             Utc::now().fixed_offset(),
         )
-        .map_err(|e| RenderError::Failed(Box::new(e)))
+        .map_err(|e| RenderError::Failed(Boxed::new(e)))
     }
 }
 
@@ -308,7 +312,7 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<Roster> {
             name: row.name,
             fields: row.fields,
         })
-        .map_err(anyhow::Error::from)
+        .map_err(Failure::from)
     }))?;
     for problem in rows.problems() {
         warn!("{problem}");
@@ -519,11 +523,13 @@ fn send_test(
             Ok(())
         }
         Outcome::Deferred { reply } => {
-            anyhow::bail!("the server deferred the test message: {reply}")
+            Err(RunError(format!("the server deferred the test message: {reply}")).into())
         }
         Outcome::Rejected { reply, .. } => {
-            anyhow::bail!("the server rejected the test message: {reply}")
+            Err(RunError(format!("the server rejected the test message: {reply}")).into())
         }
-        Outcome::Fatal { reason } => anyhow::bail!("cannot send the test message: {reason}"),
+        Outcome::Fatal { reason } => {
+            Err(RunError(format!("cannot send the test message: {reason}")).into())
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! suppression list. The token form verifies the HMAC of an unsubscribe
 //! link, so a web form or CGI can call it with whatever a visitor sends.
 
-use anyhow::Result;
+use super::Result;
 use chrono::Utc;
 use tracing::info;
 

@@ -13,6 +13,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use url::Url;
 
+use crate::error_kind::{ErrorKind, HasKind};
+
 /// The configuration file's name inside the site root.
 pub const CONFIG_FILE: &str = "config.toml";
 
@@ -154,6 +156,12 @@ fn default_output_dir() -> PathBuf {
 #[error("{}", .problems.join("\n"))]
 pub struct ConfigError {
     pub problems: Vec<String>,
+}
+
+impl HasKind for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 impl Config {

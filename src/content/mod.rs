@@ -23,6 +23,7 @@ use serde_yaml::Value;
 use url::Url;
 
 use crate::config::Config;
+use crate::error_kind::{ErrorKind, HasKind};
 use crate::stamp::Stamp;
 pub use slug::Slug;
 
@@ -178,6 +179,12 @@ impl fmt::Display for Problem {
 #[error("{}", self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct LoadError {
     pub problems: Vec<Problem>,
+}
+
+impl HasKind for LoadError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// The loaded site: its configuration and every article, newest first.

@@ -13,6 +13,7 @@ use lettre::message::header::HeaderName;
 use lettre::Message;
 
 use crate::config::send::{DkimAlgorithm, DkimConfig};
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// The headers in `h=`, in this order.
 pub const SIGNED_HEADERS: [&str; 7] = [
@@ -45,6 +46,12 @@ pub enum DkimError {
         value: String,
         why: &'static str,
     },
+}
+
+impl HasKind for DkimError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Signs messages; built once per run from the config.

@@ -55,6 +55,7 @@ pub use self::ledger::Delivery;
 use self::ledger::{Counts, IssueId, Ledger, LedgerError, SuppressionReason};
 pub use self::smtp::Outcome;
 use crate::config::send::SendConfig;
+use crate::error_kind::{Boxed, ErrorKind, HasKind};
 
 /// Sends one message and says what became of it. Implemented by
 /// [`smtp::SmtpSender`]; the unit tests below use a scripted mock, because
@@ -249,7 +250,16 @@ pub enum RenderError {
     Skip(String),
     /// Rendering is broken: the run stops, no recipient is failed.
     #[error(transparent)]
-    Failed(Box<dyn std::error::Error + Send + Sync>),
+    Failed(Boxed),
+}
+
+impl HasKind for RenderError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RenderError::Skip(_) => ErrorKind::Run,
+            RenderError::Failed(e) => e.kind(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,10 +270,35 @@ pub enum DeliveryError {
     Render {
         recipient: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Boxed,
     },
     #[error("the message rendered for {recipient} is addressed to {found}; refusing to send it")]
     WrongRecipient { recipient: String, found: String },
+}
+
+/// The ledger's errors are the run's: its file, its database, what it
+/// holds. (Here rather than in `ledger`, beside the other delivery errors.)
+impl HasKind for LedgerError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
+}
+
+/// An issue id comes from the command line or the ledger's own records.
+impl HasKind for ledger::IssueIdError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
+}
+
+impl HasKind for DeliveryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DeliveryError::Ledger(e) => e.kind(),
+            DeliveryError::Render { source, .. } => source.kind(),
+            DeliveryError::WrongRecipient { .. } => ErrorKind::Run,
+        }
+    }
 }
 
 /// Why a run stopped before every due delivery was tried.
@@ -929,7 +964,7 @@ mod tests {
             .to(d.address.as_str().parse().unwrap())
             .subject("s")
             .body("b".to_owned())
-            .map_err(|e| RenderError::Failed(Box::new(e)))
+            .map_err(|e| RenderError::Failed(Boxed::new(crate::email::MessageError::Build(e))))
     }
 
     fn deliver(
@@ -1017,7 +1052,7 @@ mod tests {
         let (mut ledger, id) = setup(3);
         let script = Script::default();
         let broken = |_: &Delivery| -> Result<Message, RenderError> {
-            Err(RenderError::Failed(Box::new(std::io::Error::other(
+            Err(RenderError::Failed(Boxed::new(std::io::Error::other(
                 "template exploded",
             ))))
         };

@@ -32,6 +32,7 @@ use lettre::transport::smtp::response::{Code, Severity};
 use lettre::Message;
 
 use crate::config::send::SmtpConfig;
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,12 @@ pub enum SmtpConfigError {
     Tls(String),
     #[error("hello_name `{0}` is not a host name")]
     HelloName(String),
+}
+
+impl HasKind for SmtpConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 impl SmtpUrl {

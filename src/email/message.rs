@@ -22,6 +22,7 @@ use super::{qp, token};
 use super::{Recipient, RenderedEmail};
 use crate::address::EmailAddress;
 use crate::content::Site;
+use crate::error_kind::{ErrorKind, HasKind};
 use crate::text::single_line;
 
 /// Why a message could not be built.
@@ -33,6 +34,16 @@ pub enum MessageError {
     Address(String),
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+}
+
+impl HasKind for MessageError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            // The sender or a recipient's address cannot go in a header.
+            MessageError::MissingFrom | MessageError::Address(_) => ErrorKind::Input,
+            MessageError::Build(_) => ErrorKind::Run,
+        }
+    }
 }
 
 macro_rules! text_header {

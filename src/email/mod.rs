@@ -29,6 +29,7 @@ pub use token::verify_token;
 use crate::address::EmailAddress;
 use crate::config::email::Mode;
 use crate::content::Site;
+use crate::error_kind::{ErrorKind, HasKind};
 use links::Campaign;
 
 /// Who an email is for.
@@ -113,6 +114,12 @@ pub enum RenderError {
     /// The draft has no articles.
     #[error("nothing to render: the issue has no articles")]
     Empty,
+}
+
+impl HasKind for RenderError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Renders one draft for one recipient. `unsubscribe_url` is the

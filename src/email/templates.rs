@@ -16,6 +16,7 @@ use std::path::Path;
 use minijinja::{Environment, Error, UndefinedBehavior, Value};
 
 use crate::config::email::EmailConfig;
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// Built-in templates, by name.
 pub const BUILTIN: [(&str, &str); 8] = [
@@ -38,6 +39,12 @@ pub const DIR: &str = "templates";
 #[error("{}", .problems.join("\n"))]
 pub struct TemplateError {
     pub problems: Vec<String>,
+}
+
+impl HasKind for TemplateError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Compiled templates, ready to render.
