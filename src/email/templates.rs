@@ -7,13 +7,16 @@
 //! Besides minijinja's built-in filters, templates get:
 //! - `underline(char="=")`: a line of `char` as long as the value (for
 //!   plain-text headings);
-//! - `wrap(width=76)`: plain text wrapped at `width` columns, paragraphs
-//!   kept.
+//! - `wrap(width=76)`: plain text wrapped at `width` columns of display
+//!   width (CJK and emoji count two), paragraphs kept.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use minijinja::{Environment, Error, UndefinedBehavior, Value};
+use textwrap::core::{display_width, Word};
+use textwrap::{Options, WordSeparator, WordSplitter, WrapAlgorithm};
+use unicode_width::UnicodeWidthChar;
 
 use crate::config::email::EmailConfig;
 use crate::error_kind::{ErrorKind, HasKind};
@@ -238,36 +241,52 @@ fn environment() -> Environment<'static> {
 
 fn underline(value: &str, ch: Option<&str>) -> String {
     let ch = ch.and_then(|c| c.chars().next()).unwrap_or('=');
-    std::iter::repeat_n(ch, value.chars().count()).collect()
+    let width = display_width(value) / ch.width().unwrap_or(1).max(1);
+    std::iter::repeat_n(ch, width).collect()
 }
 
 fn wrap_filter(value: &str, width: Option<usize>) -> String {
     wrap(value, width.unwrap_or(76).max(20))
 }
 
-/// Greedy word wrap at `width` columns; line breaks in the input are kept,
-/// words longer than a line (URLs) are never split.
+/// Greedy word wrap at `width` columns of display width (a CJK character
+/// or an emoji takes two); line breaks in the input are kept, runs of
+/// whitespace become one space, and words longer than a line (URLs) are
+/// never split. Between spaces, a word of wide characters may break where
+/// Unicode's line-breaking rules allow (between two CJK characters, say).
 pub fn wrap(text: &str, width: usize) -> String {
+    let options = Options::new(width)
+        .word_separator(WordSeparator::Custom(words))
+        .word_splitter(WordSplitter::NoHyphenation)
+        .wrap_algorithm(WrapAlgorithm::FirstFit)
+        .break_words(false);
     let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
     for (i, line) in text.lines().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        let mut column = 0;
-        for word in line.split_whitespace() {
-            let len = word.chars().count();
-            if column > 0 && column + 1 + len > width {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (j, part) in textwrap::wrap(&line, &options).iter().enumerate() {
+            if j > 0 {
                 out.push('\n');
-                column = 0;
-            } else if column > 0 {
-                out.push(' ');
-                column += 1;
             }
-            out.push_str(word);
-            column += len;
+            out.push_str(part);
         }
     }
     out
+}
+
+/// The words of a line (single spaces between them): split at spaces, and
+/// a word with a wide character further at Unicode line-break
+/// opportunities. Words without one (Latin text, URLs) stay whole.
+fn words(line: &str) -> Box<dyn Iterator<Item = Word<'_>> + '_> {
+    Box::new(line.split_inclusive(' ').flat_map(|piece| {
+        if piece.chars().any(|c| c.width().unwrap_or(0) > 1) {
+            WordSeparator::UnicodeBreakProperties.find_words(piece)
+        } else {
+            Box::new(std::iter::once(Word::from(piece)))
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -402,5 +421,51 @@ mod tests {
             wrap("see https://example.com/a/very/long/url ok", 10),
             "see\nhttps://example.com/a/very/long/url\nok"
         );
+    }
+
+    /// Every line of `wrapped` fits in `width` columns of display width.
+    fn assert_fits(wrapped: &str, width: usize) {
+        for line in wrapped.lines() {
+            assert!(
+                display_width(line) <= width,
+                "{line:?} is {} columns wide, more than {width}\n{wrapped}",
+                display_width(line)
+            );
+        }
+    }
+
+    /// CJK characters and most emoji take two columns; counting them as
+    /// one made lines twice too wide, and CJK text without spaces never
+    /// broke at all.
+    #[test]
+    fn wide_characters_wrap_by_display_width() {
+        let japanese = "日本語のニュースレターは、一行が長すぎると読みにくくなります。幅を正しく数えましょう。";
+        let wrapped = wrap(japanese, 20);
+        assert_fits(&wrapped, 20);
+        assert!(wrapped.lines().count() > 1, "{wrapped}");
+        assert_eq!(wrapped.replace('\n', ""), japanese, "no character lost");
+
+        let chinese = "这是一个很长的中文句子 用来测试 换行是否按照显示宽度而不是字符数量进行";
+        let wrapped = wrap(chinese, 24);
+        assert_fits(&wrapped, 24);
+        assert_eq!(
+            wrapped.replace('\n', "").replace(' ', ""),
+            chinese.replace(' ', "")
+        );
+
+        let emoji = "🎉🎉🎉 launch day 🚀🚀🚀🚀🚀 party 🥳🥳🥳🥳 thanks for reading 📬📬📬";
+        let wrapped = wrap(emoji, 20);
+        assert_fits(&wrapped, 20);
+        assert_eq!(
+            wrapped.split_whitespace().collect::<String>(),
+            emoji.split_whitespace().collect::<String>()
+        );
+
+        // A line of Latin text with a few wide characters in it.
+        let mixed = "Café menu: ラーメン and 寿司 today, with 🍣 for everyone who subscribes";
+        assert_fits(&wrap(mixed, 20), 20);
+
+        assert_eq!(underline("見出し", None), "======");
+        assert_eq!(underline("ab🎉", Some("-")), "----");
     }
 }
