@@ -30,6 +30,7 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::{Code, Severity};
 use lettre::Message;
+use percent_encoding::percent_decode_str;
 
 use crate::config::send::SmtpConfig;
 use crate::error_kind::{ErrorKind, HasKind};
@@ -138,7 +139,12 @@ impl SmtpUrl {
         }
         let user = match url.username() {
             "" => None,
-            u => Some(percent_decode(u).ok_or_else(|| fail("the user name is not valid UTF-8"))?),
+            u => Some(
+                percent_decode_str(u)
+                    .decode_utf8()
+                    .map_err(|_| fail("the user name is not valid UTF-8"))?
+                    .into_owned(),
+            ),
         };
         let port = url.port().unwrap_or(match security {
             Security::Tls => 465,
@@ -151,23 +157,6 @@ impl SmtpUrl {
             security,
         })
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The URL with any password replaced, for messages.
