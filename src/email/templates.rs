@@ -448,10 +448,7 @@ mod tests {
         let chinese = "这是一个很长的中文句子 用来测试 换行是否按照显示宽度而不是字符数量进行";
         let wrapped = wrap(chinese, 24);
         assert_fits(&wrapped, 24);
-        assert_eq!(
-            wrapped.replace('\n', "").replace(' ', ""),
-            chinese.replace(' ', "")
-        );
+        assert_eq!(wrapped.replace(['\n', ' '], ""), chinese.replace(' ', ""));
 
         let emoji = "🎉🎉🎉 launch day 🚀🚀🚀🚀🚀 party 🥳🥳🥳🥳 thanks for reading 📬📬📬";
         let wrapped = wrap(emoji, 20);
