@@ -1,6 +1,7 @@
 //! The site's configuration (`config.toml`): what it may contain, its
 //! defaults, and the checks that make every later use of it safe.
-//! [`Config::parse`] is pure; [`Config::load`] reads the file.
+//! [`Config::parse`] is pure: it takes the text and the name to use in
+//! messages; the command layer reads `config.toml` (`commands::load_config`).
 //! Every other module may read it; it imports only the small modules
 //! below it (`address`, `fs`, `text`), so no import cycle can run through it.
 
@@ -180,12 +181,6 @@ impl Config {
         } else {
             Err(ConfigError { problems })
         }
-    }
-
-    /// Reads and parses `path`.
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = crate::fs::read_to_string(path)?;
-        Ok(Config::parse(&path.display().to_string(), &text)?)
     }
 
     fn validate(&mut self, name: &str, text: &str) -> Vec<String> {

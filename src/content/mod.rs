@@ -45,7 +45,7 @@ const WORDS_PER_MINUTE: usize = 230;
 pub struct Article {
     /// Path relative to the site root, with `/` separators, for messages.
     pub source: String,
-    /// Line in the source file where the body starts.
+    /// The front matter's title, on one line.
     pub title: String,
     pub subtitle: Option<String>,
     pub description: Option<String>,

@@ -446,8 +446,8 @@ impl SmtpSender {
         }
     }
 
-    /// Opens, secures and authenticates a connection (used by `send`, and
-    /// by a "check the server" step before a run).
+    /// Opens, secures and authenticates a connection, when none is open;
+    /// sending a message calls it first.
     pub fn connect(&mut self) -> Result<(), Outcome> {
         if self.conn.is_none() {
             let (conn, pipelining) = open(&self.settings)?;
