@@ -128,13 +128,25 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_is_left_out() {
-        let both: Both = toml::from_str("[send]\nper_hour = 500\n").unwrap();
+        let both: Both = toml::from_str(
+            "[send]\nper_hour = 500\n[smtp]\nurl = 'smtps://mail.example.com'\nca_file = 'ca.pem'\n",
+        )
+        .unwrap();
         assert_eq!(both.send.per_hour, Some(500));
         assert_eq!(both.send.max_attempts, 8);
         assert_eq!(both.send.ledger, PathBuf::from(".pressroom/state.db"));
-        assert_eq!(both.smtp, SmtpConfig::default());
         assert_eq!(both.send.retry_base_seconds, 300);
         assert_eq!(both.send.retry_max_seconds, 6 * 3600);
+        // A partly written [smtp] keeps what it sets and gets the rest.
+        assert_eq!(both.smtp.url, "smtps://mail.example.com");
+        assert_eq!(both.smtp.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(both.smtp.timeout_seconds, 30);
+        assert!(!both.smtp.allow_plaintext);
+        assert!(!both.smtp.danger_accept_invalid_certs);
+        assert_eq!(both.smtp.dkim, None);
+        // No [smtp] at all: the local server on port 25.
+        let none: Both = toml::from_str("").unwrap();
+        assert_eq!(none.smtp.url, "smtp://localhost:25");
     }
 
     #[test]
