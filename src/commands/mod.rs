@@ -131,11 +131,6 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
-
-    /// The error and its causes.
-    pub fn error(&self) -> &anyhow::Error {
-        &self.error
-    }
 }
 
 impl<E: std::error::Error + HasKind + Send + Sync + 'static> From<E> for Failure {
