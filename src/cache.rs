@@ -24,9 +24,8 @@
 //! build that sees such a young one saves no cache.
 
 use std::fmt::Write as _;
-use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use chrono::{DateTime, FixedOffset};
@@ -34,6 +33,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::content::{Found, Site};
+use crate::stamp::{nanos, Stamp};
 
 /// Where the cache lives, relative to the site root.
 pub const CACHE_FILE: &str = ".pressroom/build-cache";
@@ -45,70 +45,7 @@ const MAGIC: &str = "pressroom-build-cache 3";
 /// file-system clocks tick in up to two seconds).
 pub const SETTLE: Duration = Duration::from_secs(2);
 
-/// What a build knows a file or folder by: its size, its modification
-/// time, its status change time (which no tool can set back, so a file
-/// restored with an old modification time still differs) and its inode
-/// number (a file replaced by another has a new one). Times are
-/// nanoseconds from the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    pub size: u64,
-    pub modified: i128,
-    pub changed: i128,
-    pub inode: u64,
-}
-
 impl Stamp {
-    /// The stamp of the file at `path` (links followed), if it can be read.
-    pub fn of(path: &Path) -> Option<Stamp> {
-        std::fs::metadata(path)
-            .ok()
-            .and_then(|m| Stamp::from_metadata(&m))
-    }
-
-    /// The stamp of a file; None for anything else.
-    pub fn from_metadata(metadata: &Metadata) -> Option<Stamp> {
-        if !metadata.is_file() {
-            return None;
-        }
-        Stamp::read(metadata)
-    }
-
-    /// The stamp of the folder at `path` (links followed).
-    fn of_folder(path: &Path) -> Option<Stamp> {
-        let metadata = std::fs::metadata(path).ok()?;
-        if !metadata.is_dir() {
-            return None;
-        }
-        Stamp::read(&metadata)
-    }
-
-    #[cfg(unix)]
-    fn read(metadata: &Metadata) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        Some(Stamp {
-            size: metadata.size(),
-            modified: i128::from(metadata.mtime()) * 1_000_000_000
-                + i128::from(metadata.mtime_nsec()),
-            changed: i128::from(metadata.ctime()) * 1_000_000_000
-                + i128::from(metadata.ctime_nsec()),
-            inode: metadata.ino(),
-        })
-    }
-
-    /// Without a status change time or an inode number, the modification
-    /// time stands in for both.
-    #[cfg(not(unix))]
-    fn read(metadata: &Metadata) -> Option<Stamp> {
-        let modified = nanos(metadata.modified().ok()?)?;
-        Some(Stamp {
-            size: metadata.len(),
-            modified,
-            changed: modified,
-            inode: 0,
-        })
-    }
-
     /// Both times before `trusted_before` (see [`SETTLE`]).
     fn settled(&self, trusted_before: i128) -> bool {
         self.modified < trusted_before && self.changed < trusted_before
@@ -134,16 +71,6 @@ impl Stamp {
     }
 }
 
-/// Nanoseconds from the Unix epoch (negative before it).
-fn nanos(time: SystemTime) -> Option<i128> {
-    match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => i128::try_from(after.as_nanos()).ok(),
-        Err(before) => i128::try_from(before.duration().as_nanos())
-            .ok()
-            .map(|n| -n),
-    }
-}
-
 /// Times before this (nanoseconds) can be relied on, for a build that
 /// started at `started`.
 fn trusted(started: SystemTime) -> Option<i128> {
@@ -161,10 +88,10 @@ pub fn settings_digest(root: &Path) -> Option<String> {
     hasher.update(crate::VERSION.as_bytes());
     hasher.update(b"\0");
 
-    let config_text = std::fs::read(root.join(crate::commands::CONFIG_FILE)).ok()?;
+    let config_text = std::fs::read(root.join(crate::config::CONFIG_FILE)).ok()?;
     hash_file(
         &mut hasher,
-        Path::new(crate::commands::CONFIG_FILE),
+        Path::new(crate::config::CONFIG_FILE),
         &config_text,
     );
 
@@ -366,7 +293,10 @@ impl BuildCache {
         let text = self
             .to_text()
             .ok_or_else(|| anyhow::anyhow!("an output path is not plain UTF-8 text"))?;
-        crate::fs::write_atomic(&root.join(CACHE_FILE), text.as_bytes())
+        Ok(crate::fs::write_atomic(
+            &root.join(CACHE_FILE),
+            text.as_bytes(),
+        )?)
     }
 
     /// True when a build with `settings` at `now` would produce the

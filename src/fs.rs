@@ -5,7 +5,44 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error_kind::{ErrorKind, HasKind};
+
+/// A file-system call that failed: what was being done, naming the path,
+/// and the system's reason as its cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct FsError {
+    what: String,
+    #[source]
+    source: std::io::Error,
+}
+
+impl HasKind for FsError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
+}
+
+pub type Result<T, E = FsError> = std::result::Result<T, E>;
+
+/// Names what was being done when a call fails.
+trait Context<T> {
+    fn context(self, what: &str) -> Result<T>;
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<std::io::Error>> Context<T> for std::result::Result<T, E> {
+    fn context(self, what: &str) -> Result<T> {
+        self.with_context(|| what.to_owned())
+    }
+
+    fn with_context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| FsError {
+            what: what(),
+            source: e.into(),
+        })
+    }
+}
 
 /// Reads a UTF-8 file, naming it in the error.
 pub fn read_to_string(path: &Path) -> Result<String> {

@@ -1,9 +1,16 @@
 //! pressroom: Markdown articles in, strictly valid feeds and newsletters out.
 //!
-//! The library is the pure core (load a [`content::Site`], render feeds);
-//! the binary in `main.rs` only parses arguments and maps results to exit
-//! codes. Only [`commands`] and [`fs`] touch the disk.
+//! The library is the core (load a [`content::Site`], render feeds and
+//! emails) and the commands that run it; the binary in `main.rs` only
+//! parses arguments and maps results to exit codes. Parsing and rendering
+//! take values and return values. The disk is read and written by
+//! [`commands`] and the adapters they call: [`fs`] (atomic writes),
+//! `content::find_articles` and `Site::load` (articles),
+//! `email::Templates::load` (templates), [`cache`] (the build cache) and
+//! [`delivery`] (ledger, lock, subscriber list); the network only by
+//! `delivery::smtp`.
 
+pub mod address;
 pub mod cache;
 pub mod cli;
 pub mod commands;
@@ -11,9 +18,11 @@ pub mod config;
 pub mod content;
 pub mod delivery;
 pub mod email;
+pub mod error_kind;
 pub mod feed;
 pub mod fs;
 pub mod serve;
+pub mod stamp;
 pub mod text;
 
 /// The version string feeds name in their generator element.

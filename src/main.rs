@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let code = commands::exit_code(&err);
+            let code = err.exit_code();
             if code == 1 {
                 // Problems in the input: one `path:line: key: message` per
                 // line, so editors and scripts can jump to each, then a

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use pressroom::delivery::subscribers::Subscribers;
-use pressroom::email::address::EmailAddress;
+use pressroom::address::EmailAddress;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut subscribers) = Subscribers::from_reader(Path::new("subscribers.csv"), data) else {

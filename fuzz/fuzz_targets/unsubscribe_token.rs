@@ -6,7 +6,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use pressroom::email::address::EmailAddress;
+use pressroom::address::EmailAddress;
 use pressroom::email::token::{sign, verify_token};
 
 /// Characters for the local part (with a few non-ASCII letters an

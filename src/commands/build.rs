@@ -9,15 +9,16 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use super::{Context, Failure, Result};
 use rayon::prelude::*;
 use tracing::{debug, info, warn};
 
-use crate::cache::{BuildCache, Manifest, Stamp};
+use crate::cache::{BuildCache, Manifest};
 use crate::cli::Global;
 use crate::content::{Bodies, LoadError, Site};
 use crate::feed::{Feed, StreamError};
 use crate::fs::{Ready, Staged, WriteOutcome};
+use crate::stamp::Stamp;
 
 pub fn run(global: &Global) -> Result<()> {
     run_started(global, SystemTime::now())
@@ -138,8 +139,8 @@ fn write_feeds(site: &Site, feeds: &[Feed], out_dir: &Path) -> Result<Vec<Staged
         sinks.push(files);
     }
     crate::feed::stream(site, feeds, &mut sinks).map_err(|e| match e {
-        StreamError::Content(e) => anyhow::Error::from(e),
-        StreamError::Io(e) => anyhow::Error::from(e).context(format!(
+        StreamError::Content(e) => Failure::from(e),
+        StreamError::Io(e) => Failure::from(e).wrap(format!(
             "cannot write the feed files in {}",
             out_dir.display()
         )),

@@ -6,10 +6,11 @@
 
 use std::collections::HashSet;
 
-use anyhow::Result;
+use super::Result;
 use tracing::{info, warn};
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::Global;
 use crate::config::key_line;
 use crate::delivery::dkim::{DkimError, DkimSigner};
@@ -26,7 +27,9 @@ pub fn run(global: &Global) -> Result<()> {
     // warning; a wrong value is a problem.
     let config_text =
         std::fs::read_to_string(global.root.join(super::CONFIG_FILE)).unwrap_or_default();
-    for problem in site.config.email.problems(&site.config.site) {
+    let email_problems = site.config.email.problems(&site.config.site);
+    let subject_problems = email::templates::subject_problems(&site.config.email);
+    for problem in email_problems.into_iter().chain(subject_problems) {
         let key = problem.split(':').next().unwrap_or_default();
         let line = key_line(&config_text, key).unwrap_or(1);
         let located = format!("{}:{line}: {problem}", super::CONFIG_FILE);
@@ -82,7 +85,7 @@ pub fn run(global: &Global) -> Result<()> {
         Ok(templates) if problems.is_empty() => {
             let mut config = site.config.clone();
             if config.email.from.is_none() {
-                config.email.from = email::EmailAddress::parse("check@example.com").ok();
+                config.email.from = EmailAddress::parse("check@example.com").ok();
             }
             let site = crate::content::Site {
                 config,

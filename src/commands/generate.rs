@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
 use clap::CommandFactory;
 
 use crate::cli::{Cli, GenerateCommand};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
 use tracing::info;
 
 use super::{InputError, CONFIG_FILE};

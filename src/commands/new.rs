@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use super::{Context, Failure, Result};
 use tracing::info;
 
 use super::InputError;
@@ -43,11 +43,11 @@ pub fn run(global: &Global, args: &NewArgs) -> Result<()> {
         .create_new(true)
         .open(&path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => anyhow::Error::new(InputError(format!(
+            std::io::ErrorKind::AlreadyExists => Failure::from(InputError(format!(
                 "{} already exists; choose another title",
                 path.display()
             ))),
-            _ => anyhow::Error::new(e).context(format!("cannot create {}", path.display())),
+            _ => Failure::from(e).wrap(format!("cannot create {}", path.display())),
         })?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;

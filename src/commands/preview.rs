@@ -8,16 +8,18 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use super::{Context, Failure, Result};
 use serde::Serialize;
 use tracing::{info, warn};
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::{Global, ModeArg, PreviewArgs};
+use crate::config::email::Mode;
 use crate::content::{Article, Site};
 use crate::delivery::ledger::{self, Ledger};
 use crate::delivery::subscribers::{Subscribers, SubscribersError};
-use crate::email::{self, Draft, EmailAddress, Mode, Recipient, Templates};
+use crate::email::{self, Draft, Recipient, Templates};
 
 /// The secret previews sign unsubscribe links with when `PRESSROOM_SECRET`
 /// is not set (such links are for looking at, not for sending).
@@ -259,10 +261,13 @@ fn render_index(
 ) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // Built into the binary: a failure here is not the user's input.
     env.add_template("index.html", include_str!("preview_index.html"))
+        .map_err(Failure::run)
         .context("the preview index template")?;
     let template = env
         .get_template("index.html")
+        .map_err(Failure::run)
         .context("the preview index template")?;
     template
         .render(minijinja::context! {
@@ -271,6 +276,7 @@ fn render_index(
             emails => emails,
             note => note,
         })
+        .map_err(Failure::run)
         .context("cannot render the preview index")
 }
 

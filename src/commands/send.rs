@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
 use chrono::{DateTime, FixedOffset, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::{debug, info, warn};
 
-use super::InputError;
+use super::{Failure, InputError, RunError};
+use crate::address::EmailAddress;
 use crate::cli::{Global, SendArgs};
+use crate::config::email::Mode;
 use crate::content::Site;
 use crate::delivery::dkim::DkimSigner;
 use crate::delivery::frozen::{self, Thawed};
@@ -26,7 +28,8 @@ use crate::delivery::subscribers::Subscribers;
 use crate::delivery::{
     self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
 };
-use crate::email::{self, Mode, Recipient, Templates};
+use crate::email::{self, Recipient, Templates};
+use crate::error_kind::{Boxed, Described};
 
 /// Everything a run needs that does not change between issues.
 struct Sender {
@@ -169,7 +172,10 @@ fn finish(summaries: &[IssueSummary]) -> Result<()> {
                 .unwrap_or_else(|| {
                     format!("{deferred} delivery(ies) deferred; a later run retries them")
                 });
-            anyhow::bail!("not finished: {remaining} delivery(ies) still to make ({reason})")
+            Err(RunError(format!(
+                "not finished: {remaining} delivery(ies) still to make ({reason})"
+            ))
+            .into())
         }
     }
 }
@@ -214,12 +220,12 @@ impl Sender {
         // An article that cannot be prepared fails the first delivery's
         // rendering, as a per-recipient render would.
         let mut personalizer = email::Personalizer::new(&thawed.site, &thawed.templates, &draft)
-            .map_err(|e| e.to_string());
+            .map_err(|e| Described::of(&e));
         let summary = run.deliver(
             id,
             |delivery| match &mut personalizer {
                 Ok(personalizer) => self.render(thawed, personalizer, delivery),
-                Err(e) => Err(RenderError::Failed(e.clone().into())),
+                Err(e) => Err(RenderError::Failed(Boxed::new(e.clone()))),
             },
             move || SmtpSender::new(settings.clone()),
         )?;
@@ -262,7 +268,7 @@ impl Sender {
         let recipient = self
             .recipients
             .get(&delivery.recipient)
-            .map_err(|e| RenderError::Failed(Box::new(e)))?
+            .map_err(|e| RenderError::Failed(Boxed::new(e)))?
             .ok_or_else(|| {
                 RenderError::Skip(format!(
                     "not sent: {} is no longer in the subscriber list",
@@ -272,14 +278,14 @@ impl Sender {
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
         let rendered = personalizer
             .render(&recipient, &unsubscribe)
-            .map_err(|e| RenderError::Failed(Box::new(e)))?;
+            .map_err(|e| RenderError::Failed(Boxed::new(e)))?;
         email::into_message(
             &thawed.site,
             rendered,
             &recipient,
             Utc::now().fixed_offset(),
         )
-        .map_err(|e| RenderError::Failed(Box::new(e)))
+        .map_err(|e| RenderError::Failed(Boxed::new(e)))
     }
 }
 
@@ -327,14 +333,14 @@ impl List {
 
 impl Trial {
     /// A trial render's error, naming the row whose values it used.
-    fn error(&self, e: email::RenderError) -> anyhow::Error {
+    fn error(&self, e: email::RenderError) -> Failure {
         reader_error(&self.1, e)
     }
 }
 
 /// `e`, a render for the reader `who` failed with, as an input error that
 /// names the reader (and the column, when one was missing).
-fn reader_error(who: &str, e: email::RenderError) -> anyhow::Error {
+fn reader_error(who: &str, e: email::RenderError) -> Failure {
     match e {
         email::RenderError::MissingField { message, field } => InputError(format!(
             "{who}: no `{field}` value, which the templates need ({message}); \
@@ -342,7 +348,7 @@ fn reader_error(who: &str, e: email::RenderError) -> anyhow::Error {
              `{{% if recipient.fields.{field} is defined %}}`"
         ))
         .into(),
-        e => anyhow::Error::from(e).context(format!("rendering the issue for {who}")),
+        e => Failure::from(e).wrap(format!("rendering the issue for {who}")),
     }
 }
 
@@ -386,7 +392,7 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<List> {
             }
             recipient
         })
-        .map_err(anyhow::Error::from)
+        .map_err(Failure::from)
     })))?;
     for problem in rows.problems() {
         warn!("{problem}");
@@ -530,7 +536,7 @@ fn send_test(
     now: DateTime<FixedOffset>,
 ) -> Result<()> {
     let email_address =
-        email::EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
+        EmailAddress::parse(address).map_err(|e| InputError(format!("--test: {e}")))?;
     // An address the list lacks gets the list's columns, empty.
     let recipient = list
         .roster
@@ -608,11 +614,13 @@ fn send_test(
             Ok(())
         }
         Outcome::Deferred { reply } => {
-            anyhow::bail!("the server deferred the test message: {reply}")
+            Err(RunError(format!("the server deferred the test message: {reply}")).into())
         }
         Outcome::Rejected { reply, .. } => {
-            anyhow::bail!("the server rejected the test message: {reply}")
+            Err(RunError(format!("the server rejected the test message: {reply}")).into())
         }
-        Outcome::Fatal { reason } => anyhow::bail!("cannot send the test message: {reason}"),
+        Outcome::Fatal { reason } => {
+            Err(RunError(format!("cannot send the test message: {reason}")).into())
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
 use tracing::info;
 
 use super::InputError;
@@ -40,7 +40,9 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
             .email
             .unsubscribe_base(&config.site)
             .join("./")
-            .context("email.unsubscribe_url has no folder to serve from")?,
+            .map_err(|_| {
+                super::InputError("email.unsubscribe_url has no folder to serve from".into())
+            })?,
     };
     let public_url = if public_url.path().ends_with('/') {
         public_url
@@ -102,7 +104,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         )
         .await;
         info!("stopped");
-        Ok::<(), anyhow::Error>(())
+        Ok::<(), super::Failure>(())
     })
 }
 

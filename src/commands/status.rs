@@ -1,7 +1,7 @@
 //! `pressroom status`: every issue in the ledger with its delivery counts,
 //! the next retry and the last error, as a table or JSON.
 
-use anyhow::Result;
+use super::{Failure, Result};
 use serde::Serialize;
 
 use crate::cli::{Global, StatusArgs};
@@ -59,7 +59,8 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        let json = serde_json::to_string_pretty(&rows).map_err(Failure::run)?;
+        println!("{json}");
         return Ok(());
     }
     if rows.is_empty() {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::Result;
+use super::{Failure, Result};
 use chrono::{DateTime, Utc};
 
 use crate::cli::{Global, SubscribersAction, SubscribersArgs};
@@ -84,28 +84,36 @@ pub fn run(global: &Global, args: &SubscribersArgs) -> Result<()> {
     match args.action {
         Some(SubscribersAction::Export) => {
             let mut writer = csv::Writer::from_writer(&mut out);
-            writer.write_record(["email", "name", "source", "subscribed_at"])?;
+            writer
+                .write_record(["email", "name", "source", "subscribed_at"])
+                .map_err(Failure::run)?;
             for e in entries.values().filter(|e| e.state == "active") {
-                writer.write_record([
-                    e.email.as_str(),
-                    e.name.as_deref().unwrap_or(""),
-                    e.source,
-                    &since(e.since),
-                ])?;
+                writer
+                    .write_record([
+                        e.email.as_str(),
+                        e.name.as_deref().unwrap_or(""),
+                        e.source,
+                        &since(e.since),
+                    ])
+                    .map_err(Failure::run)?;
             }
             writer.flush()?;
         }
         None if args.csv => {
             let mut writer = csv::Writer::from_writer(&mut out);
-            writer.write_record(["email", "name", "state", "source", "since"])?;
+            writer
+                .write_record(["email", "name", "state", "source", "since"])
+                .map_err(Failure::run)?;
             for e in entries.values() {
-                writer.write_record([
-                    e.email.as_str(),
-                    e.name.as_deref().unwrap_or(""),
-                    e.state,
-                    e.source,
-                    &since(e.since),
-                ])?;
+                writer
+                    .write_record([
+                        e.email.as_str(),
+                        e.name.as_deref().unwrap_or(""),
+                        e.state,
+                        e.source,
+                        &since(e.since),
+                    ])
+                    .map_err(Failure::run)?;
             }
             writer.flush()?;
         }

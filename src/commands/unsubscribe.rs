@@ -2,14 +2,15 @@
 //! suppression list. The token form verifies the HMAC of an unsubscribe
 //! link, so a web form or CGI can call it with whatever a visitor sends.
 
-use anyhow::Result;
+use super::Result;
 use chrono::Utc;
 use tracing::info;
 
 use super::InputError;
+use crate::address::EmailAddress;
 use crate::cli::{Global, UnsubscribeArgs};
 use crate::delivery::ledger::Ledger;
-use crate::email::{verify_token, EmailAddress};
+use crate::email::verify_token;
 
 pub fn run(global: &Global, args: &UnsubscribeArgs) -> Result<()> {
     let config = super::load_config(&global.root)?;

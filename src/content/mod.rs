@@ -19,12 +19,14 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, FixedOffset};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rayon::prelude::*;
 use serde_yaml::Value;
 use url::Url;
 
-use crate::cache::Stamp;
 use crate::config::Config;
+use crate::error_kind::{ErrorKind, HasKind};
+use crate::stamp::Stamp;
 pub use slug::Slug;
 
 /// File extensions that hold articles.
@@ -44,7 +46,7 @@ const WORDS_PER_MINUTE: usize = 230;
 pub struct Article {
     /// Path relative to the site root, with `/` separators, for messages.
     pub source: String,
-    /// Line in the source file where the body starts.
+    /// The front matter's title, on one line.
     pub title: String,
     pub subtitle: Option<String>,
     pub description: Option<String>,
@@ -179,6 +181,12 @@ impl fmt::Display for Problem {
 #[error("{}", self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct LoadError {
     pub problems: Vec<Problem>,
+}
+
+impl HasKind for LoadError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// The loaded site: its configuration and every article, newest first.
@@ -869,18 +877,17 @@ pub fn tag_uri(config: &Config, relative: &Path, date: DateTime<FixedOffset>) ->
     )
 }
 
+/// Everything but RFC 3986 unreserved characters.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes everything outside RFC 3986 `pchar` minus `:` and `@`
 /// (kept simple and canonical: upper-case hex).
 fn percent_encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(segment, NOT_UNRESERVED).to_string()
 }
 
 /// Two articles with one slug or one id would overwrite each other. Each
@@ -1272,6 +1279,21 @@ mod tests {
             fn word_count_and_xml_check_match_the_simple_forms(text in "(\\PC|\\s|[\u{0}-\u{1f}\u{fffe}\u{ffff}\u{a0}\u{2000}-\u{200b}])*") {
                 prop_assert_eq!(word_count(text.as_bytes()), text.split_whitespace().count());
                 prop_assert_eq!(is_xml_clean(&text), text.chars().all(crate::text::is_xml_char));
+            }
+
+            /// Ids must not change: the encoder from percent-encoding
+            /// gives the bytes the hand-written one gave.
+            #[test]
+            fn tag_uri_segments_are_encoded_as_before(segment in "(\\PC|[\u{0}-\u{1f} %/:@?#\\[\\]])*") {
+                let mut before = String::new();
+                for byte in segment.bytes() {
+                    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                        before.push(byte as char);
+                    } else {
+                        before.push_str(&format!("%{byte:02X}"));
+                    }
+                }
+                prop_assert_eq!(percent_encode_segment(&segment), before);
             }
         }
     }

@@ -15,7 +15,8 @@ use lettre::message::dkim::{
 use lettre::message::header::HeaderName;
 use lettre::Message;
 
-use super::config::{DkimAlgorithm, DkimConfig};
+use crate::config::send::{DkimAlgorithm, DkimConfig};
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// The headers in `h=`, in this order.
 pub const SIGNED_HEADERS: [&str; 7] = [
@@ -48,6 +49,12 @@ pub enum DkimError {
         value: String,
         why: &'static str,
     },
+}
+
+impl HasKind for DkimError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Signs messages; built once per run from the config.

@@ -9,9 +9,11 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::config::email::Mode;
 use crate::config::Config;
 use crate::content::{parse_article, Article, Site};
-use crate::email::{Draft, Mode, Templates};
+use crate::email::{Draft, Templates};
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// Bumped when the layout changes; older layouts are still read.
 const VERSION: u32 = 1;
@@ -69,6 +71,12 @@ impl Thawed {
 pub struct ThawError {
     pub issue: String,
     pub what: String,
+}
+
+impl HasKind for ThawError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
 }
 
 /// Freezes `draft`. `root` is the site root (the articles' files are read

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::email::address::EmailAddress;
+use crate::address::EmailAddress;
 
 /// An issue's stable id (chosen by the caller, e.g. `2026-03-09-rust-edge`):
 /// 1 to 200 characters from `A-Z a-z 0-9 . _ : -`.

@@ -9,6 +9,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::error_kind::{ErrorKind, HasKind};
+
 /// Held for as long as it lives; dropping it releases the lock.
 #[derive(Debug)]
 pub struct SendLock {
@@ -32,6 +34,12 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl HasKind for LockError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
 }
 
 /// `send.lock` in the ledger's folder.

@@ -34,7 +34,6 @@
 //! three messages, one waiting for its record, one whose body is on the
 //! wire, and one whose envelope went behind that body.
 
-pub mod config;
 pub mod dkim;
 pub mod frozen;
 pub mod ledger;
@@ -55,6 +54,8 @@ use self::dkim::DkimSigner;
 pub use self::ledger::Delivery;
 use self::ledger::{Counts, IssueId, Ledger, LedgerError, SuppressionReason};
 pub use self::smtp::Outcome;
+use crate::config::send::SendConfig;
+use crate::error_kind::{Boxed, ErrorKind, HasKind};
 
 /// Sends one message and says what became of it. Implemented by
 /// [`smtp::SmtpSender`]; the unit tests below use a scripted mock, because
@@ -164,12 +165,38 @@ impl Default for RunOptions {
 
 impl RunOptions {
     /// Options from `[send]`, with `--limit`.
-    pub fn from_config(config: &config::SendConfig, limit: Option<u64>) -> RunOptions {
+    pub fn from_config(config: &SendConfig, limit: Option<u64>) -> RunOptions {
         RunOptions {
             concurrency: config.concurrency.max(1),
             limit,
-            retry: config.retry_policy(),
-            rates: config.rate_limits(),
+            retry: RetryPolicy::from_config(config),
+            rates: RateLimits::from_config(config),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The retry policy `[send]` describes.
+    pub fn from_config(config: &SendConfig) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: config.max_attempts.max(1),
+            base: Duration::from_secs(config.retry_base_seconds.max(1)),
+            max: Duration::from_secs(config.retry_max_seconds.max(1)),
+        }
+    }
+}
+
+impl RateLimits {
+    /// The rate limits `[send]` describes.
+    pub fn from_config(config: &SendConfig) -> RateLimits {
+        RateLimits {
+            per_second: if config.per_second > 0.0 && config.per_second.is_finite() {
+                Some(config.per_second)
+            } else {
+                None
+            },
+            per_hour: config.per_hour,
+            per_day: config.per_day,
         }
     }
 }
@@ -205,7 +232,16 @@ pub enum RenderError {
     Skip(String),
     /// Rendering is broken: the run stops, no recipient is failed.
     #[error(transparent)]
-    Failed(Box<dyn std::error::Error + Send + Sync>),
+    Failed(Boxed),
+}
+
+impl HasKind for RenderError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RenderError::Skip(_) => ErrorKind::Run,
+            RenderError::Failed(e) => e.kind(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,10 +252,35 @@ pub enum DeliveryError {
     Render {
         recipient: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Boxed,
     },
     #[error("the message rendered for {recipient} is addressed to {found}; refusing to send it")]
     WrongRecipient { recipient: String, found: String },
+}
+
+/// The ledger's errors are the run's: its file, its database, what it
+/// holds. (Here rather than in `ledger`, beside the other delivery errors.)
+impl HasKind for LedgerError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
+}
+
+/// An issue id comes from the command line or the ledger's own records.
+impl HasKind for ledger::IssueIdError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
+}
+
+impl HasKind for DeliveryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DeliveryError::Ledger(e) => e.kind(),
+            DeliveryError::Render { source, .. } => source.kind(),
+            DeliveryError::WrongRecipient { .. } => ErrorKind::Run,
+        }
+    }
 }
 
 /// Why a run stopped before every due delivery was tried.
@@ -836,7 +897,7 @@ fn write(
 mod tests {
     use super::ledger::{DeliveryState, IssueKind, NewIssue};
     use super::*;
-    use crate::email::address::EmailAddress;
+    use crate::address::EmailAddress;
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
@@ -907,7 +968,7 @@ mod tests {
             .to(d.address.as_str().parse().unwrap())
             .subject("s")
             .body("b".to_owned())
-            .map_err(|e| RenderError::Failed(Box::new(e)))
+            .map_err(|e| RenderError::Failed(Boxed::new(crate::email::MessageError::Build(e))))
     }
 
     fn deliver(
@@ -995,7 +1056,7 @@ mod tests {
         let (mut ledger, id) = setup(3);
         let script = Script::default();
         let broken = |_: &Delivery| -> Result<Message, RenderError> {
-            Err(RenderError::Failed(Box::new(std::io::Error::other(
+            Err(RenderError::Failed(Boxed::new(std::io::Error::other(
                 "template exploded",
             ))))
         };
@@ -1146,6 +1207,29 @@ mod tests {
                 assert_eq!((sent, counts.sent), (6, 5));
             }
         }
+    }
+
+    #[test]
+    fn send_settings_become_the_policy_and_rates() {
+        let defaults = SendConfig::default();
+        assert_eq!(RetryPolicy::from_config(&defaults), RetryPolicy::default());
+        assert_eq!(
+            RateLimits::from_config(&defaults).per_second,
+            Some(defaults.per_second)
+        );
+        let odd = SendConfig {
+            max_attempts: 0,
+            retry_base_seconds: 0,
+            per_second: f64::NAN,
+            per_hour: Some(500),
+            ..SendConfig::default()
+        };
+        let policy = RetryPolicy::from_config(&odd);
+        assert_eq!(policy.max_attempts, 1);
+        assert_eq!(policy.base, Duration::from_secs(1));
+        let rates = RateLimits::from_config(&odd);
+        assert_eq!(rates.per_second, None);
+        assert_eq!(rates.per_hour, Some(500));
     }
 
     #[test]

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::email::{EmailAddress, Recipient};
+use crate::address::EmailAddress;
+use crate::email::Recipient;
+use crate::error_kind::{ErrorKind, HasKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
@@ -18,6 +20,12 @@ pub enum RosterError {
     Sql(#[from] rusqlite::Error),
     #[error("subscriber list (temporary store) holds something unreadable: {0}")]
     Corrupt(String),
+}
+
+impl HasKind for RosterError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Run
+    }
 }
 
 /// Rows read per page when iterating.

@@ -30,8 +30,10 @@ use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::{Code, Severity};
 use lettre::Message;
+use percent_encoding::percent_decode_str;
 
-use super::config::SmtpConfig;
+use crate::config::send::SmtpConfig;
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,12 @@ pub enum SmtpConfigError {
     HelloName(String),
 }
 
+impl HasKind for SmtpConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
+}
+
 impl SmtpUrl {
     pub fn parse(text: &str) -> Result<SmtpUrl, SmtpConfigError> {
         let fail = |why: &str| SmtpConfigError::Url {
@@ -131,7 +139,12 @@ impl SmtpUrl {
         }
         let user = match url.username() {
             "" => None,
-            u => Some(percent_decode(u).ok_or_else(|| fail("the user name is not valid UTF-8"))?),
+            u => Some(
+                percent_decode_str(u)
+                    .decode_utf8()
+                    .map_err(|_| fail("the user name is not valid UTF-8"))?
+                    .into_owned(),
+            ),
         };
         let port = url.port().unwrap_or(match security {
             Security::Tls => 465,
@@ -144,23 +157,6 @@ impl SmtpUrl {
             security,
         })
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The URL with any password replaced, for messages.
@@ -450,8 +446,8 @@ impl SmtpSender {
         }
     }
 
-    /// Opens, secures and authenticates a connection (used by `send`, and
-    /// by a "check the server" step before a run).
+    /// Opens, secures and authenticates a connection, when none is open;
+    /// sending a message calls it first.
     pub fn connect(&mut self) -> Result<(), Outcome> {
         if self.conn.is_none() {
             let (conn, pipelining) = open(&self.settings)?;

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::email::address::EmailAddress;
+use crate::address::EmailAddress;
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// Problems kept in full; later ones are only counted.
 pub const MAX_KEPT_PROBLEMS: usize = 10_000;
@@ -83,6 +84,12 @@ pub enum SubscribersError {
     NoEmailColumn { path: PathBuf, found: String },
     #[error("{}: the file is empty; it needs a header row with an `email` column", path.display())]
     Empty { path: PathBuf },
+}
+
+impl HasKind for SubscribersError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Counts line breaks as the CSV parser reads, so rows can be given the

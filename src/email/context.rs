@@ -56,9 +56,9 @@ use chrono_tz::Tz;
 use minijinja::Value;
 use serde::Serialize;
 
-use super::config::{Content, Mode};
 use super::links::{collect_urls, cta_parts, Campaign};
 use super::Recipient;
+use crate::config::email::{Content, Mode};
 use crate::content::{Article, Site};
 
 /// Column width of the plain-text part.

@@ -9,7 +9,7 @@ use lol_html::{element, rewrite_str, RewriteStrSettings};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use url::Url;
 
-use super::config::Utm;
+use crate::config::email::Utm;
 
 /// The parts of a call to action a template needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

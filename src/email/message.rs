@@ -16,12 +16,14 @@ use lettre::message::header::{
 };
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
-use super::address::EmailAddress;
 use super::{qp, token};
 use super::{Recipient, RenderedEmail};
+use crate::address::EmailAddress;
 use crate::content::Site;
+use crate::error_kind::{ErrorKind, HasKind};
 use crate::text::single_line;
 
 /// Why a message could not be built.
@@ -33,6 +35,16 @@ pub enum MessageError {
     Address(String),
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+}
+
+impl HasKind for MessageError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            // The sender or a recipient's address cannot go in a header.
+            MessageError::MissingFrom | MessageError::Address(_) => ErrorKind::Input,
+            MessageError::Build(_) => ErrorKind::Run,
+        }
+    }
 }
 
 macro_rules! text_header {
@@ -105,7 +117,7 @@ pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> Stri
         .chain_update([0])
         .chain_update(recipient.normalized().as_bytes())
         .finalize();
-    let hex = hex(&digest[..16]);
+    let hex = hex::encode(&digest[..16]);
     let domain = site.config.id_domain();
     let domain = if domain.is_empty() {
         "localhost".to_owned()
@@ -195,7 +207,7 @@ fn build(
     let id = message_id(site, &email.issue_id, &recipient.email);
     let boundary = {
         let digest = Sha256::digest(id.as_bytes());
-        let hex = hex(&digest[..12]);
+        let hex = hex::encode(&digest[..12]);
         format!("=_pressroom_{hex}")
     };
 
@@ -232,17 +244,6 @@ fn build(
     Ok(builder.multipart(body)?)
 }
 
-/// Lower-case hex of `bytes` (one allocation, not one per byte).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
-}
-
 fn lettre_address(address: &EmailAddress) -> Result<Address, MessageError> {
     address
         .as_str()
@@ -270,18 +271,20 @@ fn list_phrase(title: &str, list_id: &str) -> String {
     }
 }
 
+/// What a `mailto:` address keeps as it is: unreserved characters, `@`
+/// and `+`.
+const MAILTO_KEEPS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@')
+    .remove(b'+');
+
 /// An address inside a `mailto:` URI: everything but unreserved
-/// characters and `@` percent-encoded.
+/// characters, `@` and `+` percent-encoded.
 fn mailto_escape(address: &str) -> String {
-    let mut out = String::with_capacity(address.len());
-    for byte in address.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@' | b'+') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(address, MAILTO_KEEPS).to_string()
 }
 
 /// Issue ids are ours (`YYYY-MM-DD-hex`), but keep the Message-ID valid
@@ -298,6 +301,34 @@ mod tests {
     use super::*;
     use crate::email::tests::{now, render_one, sample_site_with};
     use crate::email::{sample_recipient, Recipient};
+
+    mod encoders {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Message-ids and List-Unsubscribe headers must not change:
+            /// the crates' encoders give the bytes the hand-written ones
+            /// gave.
+            #[test]
+            fn hex_and_mailto_are_encoded_as_before(
+                bytes in proptest::collection::vec(any::<u8>(), 0..40),
+                address in "(\\PC|[\u{0}-\u{1f} %&?=#+@])*",
+            ) {
+                let before: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                prop_assert_eq!(hex::encode(&bytes), before);
+                let mut before = String::new();
+                for byte in address.bytes() {
+                    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@' | b'+') {
+                        before.push(byte as char);
+                    } else {
+                        before.push_str(&format!("%{byte:02X}"));
+                    }
+                }
+                prop_assert_eq!(mailto_escape(&address), before);
+            }
+        }
+    }
 
     const EMAIL: &str = "[email]\nfrom = 'news@dispatch.example.com'\nfrom_name = 'The Dispatch'\nreply_to = 'mara@dispatch.example.com'\nunsubscribe_mailto = 'leave+list@dispatch.example.com'\npostal_address = '1 Quay St, Bristol'\n";
 

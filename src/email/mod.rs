@@ -6,8 +6,6 @@
 //! Nothing here reads the disk except [`Templates::load`], and nothing
 //! talks to the network; sending lives elsewhere.
 
-pub mod address;
-pub mod config;
 pub mod context;
 pub mod links;
 pub mod lint;
@@ -21,8 +19,6 @@ pub mod token;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use address::{AddressError, EmailAddress};
-pub use config::{Content, ContentSetting, EmailConfig, Mode, Utm};
 pub use lint::{lint, Finding, Severity};
 pub use message::{build_message, into_message, message_id, unsubscribe_url, MessageError};
 pub use personalize::Personalizer;
@@ -30,7 +26,10 @@ pub use plan::{plan, plan_preview, Draft};
 pub use templates::{TemplateError, Templates};
 pub use token::verify_token;
 
+use crate::address::EmailAddress;
+use crate::config::email::Mode;
 use crate::content::Site;
+use crate::error_kind::{ErrorKind, HasKind};
 use links::Campaign;
 
 /// Who an email is for.
@@ -119,6 +118,12 @@ pub enum RenderError {
     /// The draft has no articles.
     #[error("nothing to render: the issue has no articles")]
     Empty,
+}
+
+impl HasKind for RenderError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Renders one draft for one recipient. `unsubscribe_url` is the

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset};
 use sha2::{Digest, Sha256};
 
-use super::config::Mode;
+use crate::config::email::Mode;
 use crate::content::{Article, Site};
 
 /// One email to render (to every recipient).
@@ -50,7 +50,7 @@ impl<'a> Draft<'a> {
             hash.update(id.as_bytes());
         }
         let digest = hash.finalize();
-        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&digest[..6]);
         let day = date
             .with_timezone(&site.config.site.timezone)
             .format("%Y-%m-%d");

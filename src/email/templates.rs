@@ -7,13 +7,19 @@
 //! Besides minijinja's built-in filters, templates get:
 //! - `underline(char="=")`: a line of `char` as long as the value (for
 //!   plain-text headings);
-//! - `wrap(width=76)`: plain text wrapped at `width` columns, paragraphs
-//!   kept.
+//! - `wrap(width=76)`: plain text wrapped at `width` columns of display
+//!   width (CJK and emoji count two), paragraphs kept.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use minijinja::{Environment, Error, UndefinedBehavior, Value};
+use textwrap::core::{display_width, Word};
+use textwrap::{Options, WordSeparator, WordSplitter, WrapAlgorithm};
+use unicode_width::UnicodeWidthChar;
+
+use crate::config::email::EmailConfig;
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// Built-in templates, by name.
 pub const BUILTIN: [(&str, &str); 8] = [
@@ -36,6 +42,12 @@ pub const DIR: &str = "templates";
 #[error("{}", .problems.join("\n"))]
 pub struct TemplateError {
     pub problems: Vec<String>,
+}
+
+impl HasKind for TemplateError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Compiled templates, ready to render.
@@ -208,6 +220,21 @@ fn located(e: &Error, name: &str, shown: &str) -> String {
     format!("{shown}{line}: {}", describe_error(e))
 }
 
+/// The syntax errors of the subject templates in `[email]`, as
+/// `email.key: message` lines.
+pub fn subject_problems(config: &EmailConfig) -> Vec<String> {
+    config
+        .subjects()
+        .into_iter()
+        .filter(|(_, source)| !source.trim().is_empty())
+        .filter_map(|(key, source)| {
+            let env = Environment::new();
+            let e = env.template_from_str(source).err()?;
+            Some(format!("{key}: {}", describe_error(&e)))
+        })
+        .collect()
+}
+
 /// `kind: detail` of a minijinja error, including its causes.
 pub(crate) fn describe_error(e: &Error) -> String {
     let mut message = match e.detail() {
@@ -238,41 +265,72 @@ fn environment() -> Environment<'static> {
 
 fn underline(value: &str, ch: Option<&str>) -> String {
     let ch = ch.and_then(|c| c.chars().next()).unwrap_or('=');
-    std::iter::repeat_n(ch, value.chars().count()).collect()
+    let width = display_width(value) / ch.width().unwrap_or(1).max(1);
+    std::iter::repeat_n(ch, width).collect()
 }
 
 fn wrap_filter(value: &str, width: Option<usize>) -> String {
     wrap(value, width.unwrap_or(76).max(20))
 }
 
-/// Greedy word wrap at `width` columns; line breaks in the input are kept,
-/// words longer than a line (URLs) are never split.
+/// Greedy word wrap at `width` columns of display width (a CJK character
+/// or an emoji takes two); line breaks in the input are kept, runs of
+/// whitespace become one space, and words longer than a line (URLs) are
+/// never split. Between spaces, a word of wide characters may break where
+/// Unicode's line-breaking rules allow (between two CJK characters, say).
 pub fn wrap(text: &str, width: usize) -> String {
+    let options = Options::new(width)
+        .word_separator(WordSeparator::Custom(words))
+        .word_splitter(WordSplitter::NoHyphenation)
+        .wrap_algorithm(WrapAlgorithm::FirstFit)
+        .break_words(false);
     let mut out = String::with_capacity(text.len() + text.len() / width.max(1));
     for (i, line) in text.lines().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        let mut column = 0;
-        for word in line.split_whitespace() {
-            let len = word.chars().count();
-            if column > 0 && column + 1 + len > width {
+        let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (j, part) in textwrap::wrap(&line, &options).iter().enumerate() {
+            if j > 0 {
                 out.push('\n');
-                column = 0;
-            } else if column > 0 {
-                out.push(' ');
-                column += 1;
             }
-            out.push_str(word);
-            column += len;
+            out.push_str(part);
         }
     }
     out
 }
 
+/// The words of a line (single spaces between them): split at spaces, and
+/// a word with a wide character further at Unicode line-break
+/// opportunities. Words without one (Latin text, URLs) stay whole.
+fn words(line: &str) -> Box<dyn Iterator<Item = Word<'_>> + '_> {
+    Box::new(line.split_inclusive(' ').flat_map(|piece| {
+        if piece.chars().any(|c| c.width().unwrap_or(0) > 1) {
+            WordSeparator::UnicodeBreakProperties.find_words(piece)
+        } else {
+            Box::new(std::iter::once(Word::from(piece)))
+        }
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subject_that_does_not_compile_is_named() {
+        let config = EmailConfig {
+            subject_single: "{{ article.title".into(),
+            ..EmailConfig::default()
+        };
+        let problems = subject_problems(&config);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("email.subject_single: syntax error: "),
+            "{problems:?}"
+        );
+        assert!(subject_problems(&EmailConfig::default()).is_empty());
+    }
 
     #[test]
     fn builtins_compile() {
@@ -387,5 +445,48 @@ mod tests {
             wrap("see https://example.com/a/very/long/url ok", 10),
             "see\nhttps://example.com/a/very/long/url\nok"
         );
+    }
+
+    /// Every line of `wrapped` fits in `width` columns of display width.
+    fn assert_fits(wrapped: &str, width: usize) {
+        for line in wrapped.lines() {
+            assert!(
+                display_width(line) <= width,
+                "{line:?} is {} columns wide, more than {width}\n{wrapped}",
+                display_width(line)
+            );
+        }
+    }
+
+    /// CJK characters and most emoji take two columns; counting them as
+    /// one made lines twice too wide, and CJK text without spaces never
+    /// broke at all.
+    #[test]
+    fn wide_characters_wrap_by_display_width() {
+        let japanese = "日本語のニュースレターは、一行が長すぎると読みにくくなります。幅を正しく数えましょう。";
+        let wrapped = wrap(japanese, 20);
+        assert_fits(&wrapped, 20);
+        assert!(wrapped.lines().count() > 1, "{wrapped}");
+        assert_eq!(wrapped.replace('\n', ""), japanese, "no character lost");
+
+        let chinese = "这是一个很长的中文句子 用来测试 换行是否按照显示宽度而不是字符数量进行";
+        let wrapped = wrap(chinese, 24);
+        assert_fits(&wrapped, 24);
+        assert_eq!(wrapped.replace(['\n', ' '], ""), chinese.replace(' ', ""));
+
+        let emoji = "🎉🎉🎉 launch day 🚀🚀🚀🚀🚀 party 🥳🥳🥳🥳 thanks for reading 📬📬📬";
+        let wrapped = wrap(emoji, 20);
+        assert_fits(&wrapped, 20);
+        assert_eq!(
+            wrapped.split_whitespace().collect::<String>(),
+            emoji.split_whitespace().collect::<String>()
+        );
+
+        // A line of Latin text with a few wide characters in it.
+        let mixed = "Café menu: ラーメン and 寿司 today, with 🍣 for everyone who subscribes";
+        assert_fits(&wrap(mixed, 20), 20);
+
+        assert_eq!(underline("見出し", None), "======");
+        assert_eq!(underline("ab🎉", Some("-")), "----");
     }
 }

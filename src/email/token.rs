@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use url::Url;
 
-use super::address::EmailAddress;
+use crate::address::EmailAddress;
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use std::io::Write;
 
 use crate::content::{Article, LoadError, Site, Slug};
+use crate::error_kind::{ErrorKind, HasKind};
 
 /// One file to write, relative to the output folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,6 +228,15 @@ pub enum StreamError {
     Content(#[from] LoadError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl HasKind for StreamError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StreamError::Content(e) => e.kind(),
+            StreamError::Io(e) => HasKind::kind(e),
+        }
+    }
 }
 
 /// How many articles are rendered at once (in parallel) while streaming.

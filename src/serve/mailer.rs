@@ -14,10 +14,10 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use sha2::{Digest, Sha256};
 
+use crate::address::EmailAddress;
 use crate::delivery::smtp::{SmtpSender, SmtpSettings};
 use crate::delivery::{Outcome, Transport};
 use crate::email::message::AutoSubmitted;
-use crate::email::EmailAddress;
 
 /// What a confirmation email says.
 pub struct Confirmation<'a> {

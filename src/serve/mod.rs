@@ -38,9 +38,9 @@ use self::limits::Limiter;
 use self::mailer::Mailer;
 use self::pages::Pages;
 use self::store::{Done, Op, Store};
+use crate::address::EmailAddress;
 use crate::delivery::ledger::Confirmation;
 use crate::email::token::{self, ConfirmTokenError};
-use crate::email::EmailAddress;
 
 /// Largest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
+use crate::address::EmailAddress;
 use crate::delivery::ledger::{Confirmation, Ledger, LedgerError, SignupRequest};
-use crate::email::EmailAddress;
 
 /// Changes (and one check) the server asks of the ledger.
 #[derive(Debug)]

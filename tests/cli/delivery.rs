@@ -13,7 +13,8 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::Message;
-use pressroom::delivery::config::{DkimAlgorithm, DkimConfig, SmtpConfig};
+use pressroom::address::EmailAddress;
+use pressroom::config::send::{DkimAlgorithm, DkimConfig, SmtpConfig};
 use pressroom::delivery::dkim::DkimSigner;
 use pressroom::delivery::ledger::{
     DeliveryState, IssueId, IssueKind, Ledger, NewIssue, SuppressionReason,
@@ -23,7 +24,8 @@ use pressroom::delivery::smtp::{Password, SmtpConfigError, SmtpSender, SmtpSetti
 use pressroom::delivery::{
     exit_code, Clock, Delivery, IssueSummary, RenderError, Run, RunOptions, Stop, SystemClock,
 };
-use pressroom::email::address::EmailAddress;
+use pressroom::email::MessageError;
+use pressroom::error_kind::Boxed;
 
 use crate::mail::{
     manifest_dir, require_postfix, unique_domain, wait_for_maildir, FaultServer, POSTFIX_CERT,
@@ -72,7 +74,9 @@ fn render(issue: &IssueId) -> impl FnMut(&Delivery) -> Result<Message, RenderErr
                 .address
                 .as_str()
                 .parse()
-                .map_err(|e| RenderError::Failed(Box::new(e)))?)
+                .map_err(|e: lettre::address::AddressError| {
+                    RenderError::Failed(Boxed::new(MessageError::Address(e.to_string())))
+                })?)
             .subject("Rust at the Edge")
             .message_id(Some(format!(
                 "<{issue}.{}@example.com>",
@@ -90,7 +94,7 @@ fn render(issue: &IssueId) -> impl FnMut(&Delivery) -> Result<Message, RenderErr
                 "Hello {},\r\nthis is issue {issue}.\r\n",
                 d.address
             ))
-            .map_err(|e| RenderError::Failed(Box::new(e)))
+            .map_err(|e| RenderError::Failed(Boxed::new(MessageError::Build(e))))
     }
 }
 

@@ -13,6 +13,7 @@ mod corpus;
 mod delivery;
 mod feeds;
 mod install;
+mod layers;
 mod mail;
 mod preview;
 mod readers;

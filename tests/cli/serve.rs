@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pressroom::address::EmailAddress;
 use pressroom::email::token;
-use pressroom::email::EmailAddress;
 
 use crate::common::{copy_dir, Run, BIN, NOW, REPO};
 use crate::mail::{unique_domain, FaultServer};

@@ -1,12 +1,23 @@
 //! The site's configuration (`config.toml`): what it may contain, its
 //! defaults, and the checks that make every later use of it safe.
-//! [`Config::parse`] is pure; [`Config::load`] reads the file.
+//! [`Config::parse`] is pure: it takes the text and the name to use in
+//! messages; the command layer reads `config.toml` (`commands::load_config`).
+//! Every other module may read it; it imports only the small modules
+//! below it (`address`, `fs`, `text`), so no import cycle can run through it.
+
+pub mod email;
+pub mod send;
 
 use std::path::{Component, Path, PathBuf};
 
 use chrono_tz::Tz;
 use serde::Deserialize;
 use url::Url;
+
+use crate::error_kind::{ErrorKind, HasKind};
+
+/// The configuration file's name inside the site root.
+pub const CONFIG_FILE: &str = "config.toml";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -16,13 +27,13 @@ pub struct Config {
     #[serde(default)]
     pub feeds: FeedConfig,
     #[serde(default)]
-    pub email: crate::email::EmailConfig,
+    pub email: email::EmailConfig,
     /// `[send]`: subscribers, ledger, retries and rates.
     #[serde(default)]
-    pub send: crate::delivery::config::SendConfig,
+    pub send: send::SendConfig,
     /// `[smtp]`: the mail server.
     #[serde(default)]
-    pub smtp: crate::delivery::config::SmtpConfig,
+    pub smtp: send::SmtpConfig,
     /// `[serve]`: the signup and unsubscribe server.
     #[serde(default)]
     pub serve: ServeConfig,
@@ -194,6 +205,12 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+impl HasKind for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
+}
+
 impl Config {
     /// Parses and checks a configuration. `name` is the file name used in
     /// messages.
@@ -210,12 +227,6 @@ impl Config {
         } else {
             Err(ConfigError { problems })
         }
-    }
-
-    /// Reads and parses `path`.
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = crate::fs::read_to_string(path)?;
-        Ok(Config::parse(&path.display().to_string(), &text)?)
     }
 
     fn validate(&mut self, name: &str, text: &str) -> Vec<String> {
@@ -341,33 +352,31 @@ impl Config {
     }
 }
 
-/// The 1-based line where the dotted `key` (`email.from`) is set: its
-/// `from = ` line inside `[email]`, or, when it is not set there, the line
-/// of `[email]` itself; None when neither is in `text`.
+/// The 1-based line where the dotted `key` (`email.from`) is set, from
+/// the spans of the parsed document: its `from = ` line inside `[email]`
+/// (or `email.from = `, or `"from" = `, wherever TOML puts it), or, when
+/// it is not set, the line where its table starts; None when neither is
+/// in `text` (or `text` is not TOML).
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
-    let (table, key) = key.rsplit_once('.').unwrap_or(("", key));
-    let mut current = String::new();
-    let mut header = None;
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_start();
-        if let Some(name) = line.strip_prefix('[') {
-            // `[email]`, `[email.utm]`, `[[array]]`: the name without spaces.
-            let name = name.trim_start_matches('[').split(']').next().unwrap_or("");
-            current = name.split('.').map(str::trim).collect::<Vec<_>>().join(".");
-            if current == table && header.is_none() {
-                header = Some(i + 1);
-            }
-            continue;
-        }
-        let set_here = current == table
-            && line
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='));
-        if set_here {
-            return Some(i + 1);
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = document.as_table();
+    let mut found = None;
+    for segment in key.split('.') {
+        let Some((key, item)) = table.get_key_value(segment) else {
+            break;
+        };
+        found = key.span().or_else(|| item.span()).or(found);
+        match item.as_table_like() {
+            Some(inner) => table = inner,
+            None => break,
         }
     }
-    header
+    found.map(|span| line_of(text, span.start))
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// `name:line: key: message` for a TOML syntax or type error, the key
@@ -375,10 +384,7 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
 /// key is named in full and placed on its table's line.
 fn toml_problem(name: &str, text: &str, e: &serde_path_to_error::Error<toml::de::Error>) -> String {
     let inner = e.inner();
-    let line = inner
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
-        .unwrap_or(1);
+    let line = inner.span().map_or(1, |span| line_of(text, span.start));
     let message = inner.message().trim();
     let path = e.path().to_string();
     let missing = message
@@ -448,6 +454,47 @@ timezone = "Europe/Berlin"
         assert_eq!(key_line(text, "feeds.limit"), Some(11));
         assert_eq!(key_line(text, "email.list_id"), Some(5));
         assert_eq!(key_line(text, "send.subscribers"), None);
+    }
+
+    /// Problems found after parsing are placed by the parsed document's
+    /// spans, not by scanning lines: a dotted key, a quoted key, and a
+    /// multi-line string that holds a line looking like a table header.
+    #[test]
+    fn problems_are_placed_on_dotted_and_quoted_keys_past_multi_line_strings() {
+        let dotted = "site.title = \"Dispatch\"\nsite.base_url = \"https://example.com/\"\nsite.author = \"Mara\"\nsite.permalink = \"/posts/\"\nfeeds.rss = \"../rss.xml\"\n";
+        let err = Config::parse("config.toml", dotted).unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "config.toml:4: site.permalink: `/posts/` must contain {slug}",
+                "config.toml:5: feeds.rss: `../rss.xml` must be a relative path that stays inside the site",
+            ]
+        );
+
+        let tricky = r#"[site]
+title = "Dispatch"
+description = """
+A newsletter.
+[feeds]
+author = "not this one"
+"""
+"base_url" = "https://example.com/"
+author = ""
+'permalink' = "/posts/"
+"#;
+        let err = Config::parse("config.toml", tricky).unwrap_err();
+        assert_eq!(
+            err.problems,
+            [
+                "config.toml:9: site.author: must not be empty",
+                "config.toml:10: site.permalink: `/posts/` must contain {slug}",
+            ]
+        );
+        assert_eq!(key_line(tricky, "feeds.rss"), None);
+        assert_eq!(key_line(tricky, "site.language"), Some(1));
+        let inline = "[feeds]\nlimit = 3\n[email]\nutm = { source = 'n', campaign = 'c' }\n";
+        assert_eq!(key_line(inline, "email.utm.campaign"), Some(4));
+        assert_eq!(key_line("not = [toml", "site.title"), None);
     }
 
     #[test]

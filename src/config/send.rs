@@ -4,7 +4,6 @@
 //! environment (`PRESSROOM_SMTP_PASSWORD`), read by the command layer.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -50,30 +49,6 @@ impl Default for SendConfig {
             per_second: 10.0,
             per_hour: None,
             per_day: None,
-        }
-    }
-}
-
-impl SendConfig {
-    /// The retry policy these settings describe.
-    pub fn retry_policy(&self) -> super::RetryPolicy {
-        super::RetryPolicy {
-            max_attempts: self.max_attempts.max(1),
-            base: Duration::from_secs(self.retry_base_seconds.max(1)),
-            max: Duration::from_secs(self.retry_max_seconds.max(1)),
-        }
-    }
-
-    /// The rate limits these settings describe.
-    pub fn rate_limits(&self) -> super::RateLimits {
-        super::RateLimits {
-            per_second: if self.per_second > 0.0 && self.per_second.is_finite() {
-                Some(self.per_second)
-            } else {
-                None
-            },
-            per_hour: self.per_hour,
-            per_day: self.per_day,
         }
     }
 }
@@ -153,14 +128,25 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_is_left_out() {
-        let both: Both = toml::from_str("[send]\nper_hour = 500\n").unwrap();
+        let both: Both = toml::from_str(
+            "[send]\nper_hour = 500\n[smtp]\nurl = 'smtps://mail.example.com'\nca_file = 'ca.pem'\n",
+        )
+        .unwrap();
         assert_eq!(both.send.per_hour, Some(500));
         assert_eq!(both.send.max_attempts, 8);
         assert_eq!(both.send.ledger, PathBuf::from(".pressroom/state.db"));
-        assert_eq!(both.smtp, SmtpConfig::default());
-        let policy = both.send.retry_policy();
-        assert_eq!(policy.base, Duration::from_secs(300));
-        assert_eq!(policy.max, Duration::from_secs(6 * 3600));
+        assert_eq!(both.send.retry_base_seconds, 300);
+        assert_eq!(both.send.retry_max_seconds, 6 * 3600);
+        // A partly written [smtp] keeps what it sets and gets the rest.
+        assert_eq!(both.smtp.url, "smtps://mail.example.com");
+        assert_eq!(both.smtp.ca_file, Some(PathBuf::from("ca.pem")));
+        assert_eq!(both.smtp.timeout_seconds, 30);
+        assert!(!both.smtp.allow_plaintext);
+        assert!(!both.smtp.danger_accept_invalid_certs);
+        assert_eq!(both.smtp.dkim, None);
+        // No [smtp] at all: the local server on port 25.
+        let none: Both = toml::from_str("").unwrap();
+        assert_eq!(none.smtp.url, "smtp://localhost:25");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error_kind::{ErrorKind, HasKind};
+
 /// A valid `local@domain` address, as written (case kept). Compare with
 /// [`EmailAddress::normalized`] when case should not matter.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,6 +22,12 @@ pub struct AddressError {
     /// The input, with line breaks and controls made visible.
     pub value: String,
     pub reason: &'static str,
+}
+
+impl HasKind for AddressError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Input
+    }
 }
 
 /// Characters RFC 5322 allows in an unquoted local part (`atext`), besides
@@ -87,6 +95,12 @@ impl EmailAddress {
             return Err(fail(
                 "the domain has no `.` (a typo such as `gmail` for `gmail.com`?)",
             ));
+        }
+        // Messages and envelopes are built with lettre: what is accepted
+        // here must be an address to lettre too, so nothing `check`
+        // passes fails when the message is built.
+        if value.parse::<lettre::Address>().is_err() {
+            return Err(fail("the mail library cannot address a message to it"));
         }
         // Tokens, the ledger and duplicate checks use the lower-case form,
         // so it must be an address too (`İ` lower-cases to `i` and a
@@ -215,6 +229,92 @@ mod tests {
         }
         let err = EmailAddress::parse("a@x.com\nBcc: y").unwrap_err();
         assert!(err.to_string().contains("a@x.com\\nBcc: y"), "{err}");
+    }
+
+    /// Addresses near the edges of what RFC 5321/5322, IDNA and lettre
+    /// allow.
+    const TRICKY: &[&str] = &[
+        "a@b.co",
+        "jürgen@bücher.de",
+        "δοκιμή@παράδειγμα.δοκιμή",
+        "我買@屋企.香港",
+        "a@xn--bcher-kva.de",
+        "a@xn--.com",
+        "a@ex.123",
+        "a@1.2.3.4",
+        "a@[127.0.0.1]",
+        "a@ex。com",
+        "a@ex.co\u{301}m",
+        "a\u{301}@ex.com",
+        "a\u{200b}@ex.com",
+        "a@ex.com\u{feff}",
+        "\"quoted\"@ex.com",
+        "a(comment)@ex.com",
+        "a@ex.c-",
+        "a@-ex.com",
+        "a@ex-.com",
+        "ß@straße.de",
+        "ǅ@ǅ.com",
+        "a@ﬀ.de",
+        "a@Ⅸ.de",
+        "İ@a.com",
+        "a/b=c?d^e`f{g|h}i~j@ex.com",
+    ];
+
+    /// Whether lettre accepts `value` and builds a message to it.
+    fn lettre_accepts(value: &str) -> bool {
+        let Ok(address) = value.parse::<lettre::Address>() else {
+            return false;
+        };
+        let to = lettre::message::Mailbox::new(Some("Reader".into()), address);
+        lettre::Message::builder()
+            .from("news@example.com".parse().expect("a valid sender"))
+            .to(to)
+            .subject("s")
+            .body("b".to_owned())
+            .is_ok()
+    }
+
+    #[test]
+    fn every_tricky_address_accepted_is_one_lettre_sends_to() {
+        let mut accepted = 0;
+        for value in TRICKY {
+            if let Ok(address) = EmailAddress::parse(value) {
+                accepted += 1;
+                assert!(
+                    lettre_accepts(value),
+                    "{value:?} passes check but lettre refuses it"
+                );
+                assert!(
+                    lettre_accepts(&address.normalized()),
+                    "{value:?}: lettre refuses its lower-case form"
+                );
+            }
+        }
+        assert!(accepted >= 10, "only {accepted} tricky addresses accepted");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            /// Whatever EmailAddress accepts, lettre accepts and builds a
+            /// message to, in the form written and in lower case.
+            #[test]
+            fn an_accepted_address_is_one_lettre_sends_to(
+                local in "[\\p{Alphabetic}\\p{N}\\p{M}.!#$%&'*+/=?^_`{|}~\"()\\[\\]<>@, \\u{200b}-]{1,12}",
+                domain in "[\\p{Alphabetic}\\p{N}\\p{M}._\\[\\]\\u{3002}-]{1,12}",
+                tld in "[a-zA-Z\\p{Alphabetic}0-9-]{1,6}",
+            ) {
+                let value = format!("{local}@{domain}.{tld}");
+                if let Ok(address) = EmailAddress::parse(&value) {
+                    prop_assert!(lettre_accepts(&value), "{:?} passes but lettre refuses it", value);
+                    prop_assert!(lettre_accepts(&address.normalized()));
+                }
+            }
+        }
     }
 
     #[test]
