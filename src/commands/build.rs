@@ -225,3 +225,6 @@ fn remove_stale_tag_feeds(site: &Site, out_dir: &Path, written: &[PathBuf]) -> R
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+mod cache_differential;

@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["content"],
     &["email", "feed"],
     &["cache", "delivery"],
+    &["serve"],
     &["commands"],
 ];
 
