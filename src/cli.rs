@@ -81,7 +81,10 @@ pub enum Command {
     )]
     Unsubscribe(UnsubscribeArgs),
     /// Write the man pages or a shell's completion script (for installing).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  pressroom generate man /usr/local/share/man/man1\n  pressroom generate completions bash > ~/.local/share/bash-completion/completions/pressroom"
+    )]
     Generate(GenerateCommand),
     /// Answer one-click unsubscribes and double opt-in signups over HTTP
     /// (behind a TLS reverse proxy).
