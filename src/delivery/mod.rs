@@ -44,7 +44,7 @@ pub mod subscribers;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -517,25 +517,43 @@ impl<'a> Run<'a> {
         // Set by a worker whose transport reports Fatal: the messages
         // already handed over are then not tried (the run stops).
         let fatal_seen = AtomicBool::new(false);
+        // Set by the recorder when the ledger cannot record: from then on
+        // no connection sends a body (it could not be put on record).
+        let unrecordable = AtomicBool::new(false);
         let (retry, clock, limit) = (self.options.retry, self.clock, self.options.limit);
         // The ledger, shared by this thread (pages, skips) and the
         // recorder thread (results).
         let ledger = Mutex::new(&mut *self.ledger);
         let lock = || ledger.lock().unwrap_or_else(PoisonError::into_inner);
         let handed_over = &mut self.handed_over;
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
-        let job_rx = Mutex::new(job_rx);
         let result: Result<(), DeliveryError> = std::thread::scope(|scope| {
+            // The workers alone own the receiving end: once the last of
+            // them is gone (the ledger failed, a transport panicked), a
+            // handover fails at once instead of waiting for room in the
+            // queue that no one will make.
+            let (job_tx, job_rx) = mpsc::sync_channel::<Job>(workers);
+            let job_rx = Arc::new(Mutex::new(job_rx));
             let (result_tx, result_rx) = mpsc::channel::<Done>();
             for _ in 0..workers {
                 let (transport, result_tx) = (connect(), result_tx.clone());
-                let (job_rx, fatal_seen) = (&job_rx, &fatal_seen);
-                scope.spawn(move || work(transport, job_rx, result_tx, fatal_seen));
+                let job_rx = Arc::clone(&job_rx);
+                let (fatal_seen, unrecordable) = (&fatal_seen, &unrecordable);
+                scope.spawn(move || work(transport, &job_rx, result_tx, fatal_seen, unrecordable));
             }
-            drop(result_tx);
+            drop((job_rx, result_tx));
             let (recorded_tx, recorded_rx) = mpsc::channel::<Recorded>();
-            let ledger = &ledger;
-            scope.spawn(move || record(result_rx, recorded_tx, ledger, issue, retry, clock));
+            let (ledger, unrecordable) = (&ledger, &unrecordable);
+            scope.spawn(move || {
+                record(
+                    result_rx,
+                    recorded_tx,
+                    ledger,
+                    unrecordable,
+                    issue,
+                    retry,
+                    clock,
+                )
+            });
 
             let mut after: Option<String> = None;
             'pages: loop {
@@ -618,6 +636,8 @@ impl<'a> Run<'a> {
                         tally.failed += 1;
                         continue;
                     }
+                    // Fails only when every worker is gone; the reason is
+                    // then on its way from the recorder (counted below).
                     if job_tx.send(job).is_err() {
                         break 'pages;
                     }
@@ -696,13 +716,16 @@ impl Job {
 }
 
 /// One connection's thread: takes jobs, sends each body only once the
-/// connection's previous result is committed, and reports every result.
-/// A job taken while the run stops is reported untried.
+/// connection's previous result is committed (and never once the ledger
+/// has failed), and reports every result. A job taken while the run
+/// stops is reported untried. Returns when the jobs end or no one takes
+/// results any more.
 fn work<T: Transport>(
     mut transport: T,
     jobs: &Mutex<mpsc::Receiver<Job>>,
     results: mpsc::Sender<Done>,
     fatal_seen: &AtomicBool,
+    unrecordable: &AtomicBool,
 ) {
     let untried = |job: Job| {
         let outcome = Outcome::Fatal {
@@ -730,12 +753,18 @@ fn work<T: Transport>(
             }
             continue;
         }
-        let mut ready = || recorded.take().is_none_or(|rx| rx.recv().is_ok());
+        // The previous result's commit, and a ledger that can still take
+        // this one: a connection's first body must not go out after the
+        // ledger failed either.
+        let mut ready = || {
+            recorded.take().is_none_or(|rx| rx.recv().is_ok())
+                && !unrecordable.load(Ordering::SeqCst)
+        };
         // The next job, if one is already waiting, for its envelope to go
         // behind this body. Never waits: a worker blocked in `recv` holds
         // the lock, and then there is no job to take anyway.
         let mut next = || {
-            if fatal_seen.load(Ordering::SeqCst) {
+            if fatal_seen.load(Ordering::SeqCst) || unrecordable.load(Ordering::SeqCst) {
                 return None;
             }
             let job = jobs.try_lock().ok()?.try_recv().ok()?;
@@ -774,11 +803,15 @@ fn work<T: Transport>(
 
 /// The recorder's thread: writes results to the ledger as they come,
 /// those that arrive together in one group commit (one fsync), then opens
-/// their workers' gates and passes them on to the coordinator.
+/// their workers' gates and passes them on to the coordinator. When the
+/// ledger fails it says so to the workers (no more bodies) and to the
+/// coordinator, and returns: every gate still shut is dropped, so no
+/// worker waits for it.
 fn record(
     results: mpsc::Receiver<Done>,
     recorded: mpsc::Sender<Recorded>,
     ledger: &Mutex<&mut Ledger>,
+    unrecordable: &AtomicBool,
     issue: &IssueId,
     retry: RetryPolicy,
     clock: &(dyn Clock + Sync),
@@ -793,6 +826,7 @@ fn record(
         let counted = match written {
             Ok(counted) => counted,
             Err(e) => {
+                unrecordable.store(true, Ordering::SeqCst);
                 let _ = recorded.send(Err(e));
                 return;
             }
@@ -1207,6 +1241,135 @@ mod tests {
                 assert_eq!((sent, counts.sent), (6, 5));
             }
         }
+    }
+
+    /// Which step a [`Staged`] run has reached.
+    #[derive(Default)]
+    struct Stages {
+        /// Messages rendered so far.
+        rendered: std::sync::atomic::AtomicU64,
+        /// A connection was told not to send a body (the ledger failed).
+        refused: AtomicBool,
+        /// Bodies sent.
+        bodies: std::sync::atomic::AtomicU64,
+    }
+
+    impl Stages {
+        /// Waits until `done` holds; gives up after a while so that a run
+        /// that went wrong fails its assertions instead of waiting here.
+        fn wait(&self, done: impl Fn(&Stages) -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !done(self) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// A transport (mock) that holds each connection at a chosen step, to
+    /// force one interleaving of coordinator, workers and recorder; a real
+    /// server cannot be made to wait on the coordinator's progress.
+    #[derive(Clone)]
+    struct Staged(Arc<Stages>);
+
+    impl Transport for Staged {
+        fn send_when(
+            &mut self,
+            message: &Message,
+            _: Vec<u8>,
+            ready: &mut dyn FnMut() -> bool,
+            next: &mut dyn FnMut() -> Option<Ahead>,
+        ) -> Outcome {
+            let stages = &*self.0;
+            let to = message.envelope().to()[0].to_string();
+            match to.as_str() {
+                // The first connection waits until the coordinator has
+                // filled the queue (r0002 and r0003 in it, r0004 rendered),
+                // takes r0002 ahead, which lets r0004 in, and answers once
+                // the coordinator is past its look at the results for r0005.
+                "r0000@example.com" => {
+                    stages.wait(|s| s.rendered.load(Ordering::SeqCst) >= 5);
+                    assert!(ready(), "the first body has nothing to wait for");
+                    stages.bodies.fetch_add(1, Ordering::SeqCst);
+                    assert!(next().is_some(), "r0002 is waiting in the queue");
+                    stages.wait(|s| s.rendered.load(Ordering::SeqCst) >= 6);
+                }
+                // The second connection's first message: it answers only
+                // after the ledger failed (so its result finds no recorder).
+                "r0001@example.com" => stages.wait(|s| s.refused.load(Ordering::SeqCst)),
+                _ => {}
+            }
+            if !ready() {
+                stages.refused.store(true, Ordering::SeqCst);
+                return Outcome::Deferred {
+                    reply: "not sent: the run stopped before the body".into(),
+                };
+            }
+            if to != "r0000@example.com" {
+                stages.bodies.fetch_add(1, Ordering::SeqCst);
+            }
+            Outcome::Accepted {
+                reply: "250 ok".into(),
+            }
+        }
+    }
+
+    /// The ledger fails on the first result while the job queue is full
+    /// and the coordinator is handing over one more: both connections
+    /// then end without taking another job, and the run must still end
+    /// with the ledger's error rather than wait for room in the queue.
+    /// The second connection's first body, cleared by no commit, must not
+    /// go out after the failure either.
+    #[test]
+    fn a_ledger_failure_while_the_queue_is_full_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (ledger, id) = with_issue(Ledger::open(&path).unwrap(), 12);
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
+                 WHEN NEW.recipient = 'r0000@example.com'
+                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            )
+            .unwrap();
+        let stages = Arc::new(Stages::default());
+        let transport = Staged(Arc::clone(&stages));
+        let seen = Arc::clone(&stages);
+        let render = move |d: &Delivery| {
+            // r0005, the message handed over after the queue filled up
+            // again, goes only once a connection was refused its body.
+            if seen.rendered.fetch_add(1, Ordering::SeqCst) == 5 {
+                seen.wait(|s| s.refused.load(Ordering::SeqCst));
+            }
+            render(d)
+        };
+        // On its own thread: a run that never ends fails this test
+        // instead of hanging it.
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ledger = ledger;
+            let options = RunOptions {
+                concurrency: 2,
+                ..RunOptions::default()
+            };
+            let mut run = Run::new(&mut ledger, options, &SystemClock, None);
+            let result = run.deliver(&id, render, || transport.clone());
+            let chain = result.map_err(|e| format!("{:#}", anyhow::Error::from(e)));
+            drop(run);
+            let _ = done_tx.send((chain.map(|s| s.sent), ledger.counts(&id).unwrap()));
+        });
+        let (result, counts) = done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the run ends after the ledger failed");
+        let chain = result.expect_err("the ledger's failure fails the run");
+        assert!(chain.contains("disk is full"), "{chain}");
+        assert!(
+            stages.refused.load(Ordering::SeqCst),
+            "the interleaving was forced"
+        );
+        // Only r0000 went out, and it is not on record: nothing else is.
+        assert_eq!(stages.bodies.load(Ordering::SeqCst), 1);
+        assert_eq!((counts.sent, counts.pending), (0, 12), "{counts:?}");
     }
 
     #[test]
