@@ -86,14 +86,18 @@ pub enum Command {
         after_help = "Examples:\n  pressroom generate man /usr/local/share/man/man1\n  pressroom generate completions bash > ~/.local/share/bash-completion/completions/pressroom"
     )]
     Generate(GenerateCommand),
-    /// Answer one-click unsubscribes and double opt-in signups over HTTP
-    /// (behind a TLS reverse proxy).
+    /// Answer one-click unsubscribes and signups over HTTP.
+    ///
+    /// Double opt-in signups and RFC 8058 one-click unsubscribes, on
+    /// 127.0.0.1 behind a TLS reverse proxy.
     #[command(
         after_help = "Examples:\n  pressroom serve                          # 127.0.0.1:8080, or [serve] listen\n  pressroom --root /srv/dispatch serve --listen 127.0.0.1:8081\n\nRoutes (under [serve] path_prefix): POST/GET /unsubscribe?token=T,\nGET/POST /subscribe, GET/POST /confirm?token=T, GET /healthz. A GET never\nchanges anything. SIGTERM finishes the requests in flight, then exits.\nEnvironment: PRESSROOM_SECRET, PRESSROOM_SMTP_URL, PRESSROOM_SMTP_PASSWORD."
     )]
     Serve(ServeArgs),
-    /// List every known address with its state, source and date, or export
-    /// the active audience as CSV.
+    /// List every address with its state, or export the audience.
+    ///
+    /// Every known address with its state, source and date; `export`
+    /// writes the active audience as CSV.
     #[command(
         after_help = "Examples:\n  pressroom subscribers\n  pressroom subscribers --csv > everyone.csv\n  pressroom subscribers export > audience.csv\n\nStates: active, pending (signed up, not confirmed), unsubscribed, bounced,\ncomplained. Sources: csv (subscribers.csv), signup (pressroom serve)."
     )]
