@@ -78,14 +78,23 @@ fn trusted(started: SystemTime) -> Option<i128> {
 }
 
 /// A digest of what a build reads besides the articles: the pressroom
-/// version, `config.toml` and every file under `templates/` of the site at
+/// version and the commit it was built from, `config.toml` and every file under `templates/` of the site at
 /// `root`. None when one of them cannot be read (the build then runs, and
 /// reports the problem).
 pub fn settings_digest(root: &Path) -> Option<String> {
+    // Another build of the same version may render differently (a fixed
+    // sanitizer, say): its first build must not be a no-op.
+    settings_digest_of_build(root, crate::BUILT_FROM)
+}
+
+/// [`settings_digest`] as the build named `built_from` computes it.
+fn settings_digest_of_build(root: &Path, built_from: &str) -> Option<String> {
     let mut hasher = Sha256::new();
     hasher.update(MAGIC.as_bytes());
     hasher.update(b"\0");
     hasher.update(crate::VERSION.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(built_from.as_bytes());
     hasher.update(b"\0");
 
     let config_text = std::fs::read(root.join(crate::config::CONFIG_FILE)).ok()?;
@@ -410,6 +419,23 @@ mod tests {
     use crate::config::Config;
     use crate::content::Bodies;
     use std::fs::File;
+
+    /// A binary built from another commit of the same version rebuilds
+    /// once: it may render the same articles differently.
+    #[test]
+    fn another_build_of_the_same_version_does_not_trust_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(crate::config::CONFIG_FILE), "").unwrap();
+        let this = settings_digest_of_build(dir.path(), "commit aaaa").unwrap();
+        let same = settings_digest_of_build(dir.path(), "commit aaaa").unwrap();
+        let other = settings_digest_of_build(dir.path(), "commit bbbb").unwrap();
+        assert_eq!(this, same);
+        assert_ne!(this, other);
+        assert_eq!(
+            settings_digest(dir.path()),
+            settings_digest_of_build(dir.path(), crate::BUILT_FROM)
+        );
+    }
 
     const CONFIG: &str = "[site]\ntitle = 'T'\nbase_url = 'https://example.com/'\nauthor = 'A'\n";
 

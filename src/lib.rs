@@ -27,3 +27,6 @@ pub mod text;
 
 /// The version string feeds name in their generator element.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The commit this binary was built from (`build.rs`), or "commit unknown".
+pub const BUILT_FROM: &str = env!("PRESSROOM_BUILT_FROM");
