@@ -14,7 +14,7 @@ use crate::address::EmailAddress;
 use crate::cli::Global;
 use crate::config::key_line;
 use crate::delivery::dkim::{DkimError, DkimSigner};
-use crate::delivery::smtp::{Password, SmtpConfigError, SmtpSettings};
+use crate::delivery::smtp::{SmtpConfigError, SmtpSettings};
 use crate::email::{self, Severity, Templates};
 
 pub fn run(global: &Global) -> Result<()> {
@@ -156,13 +156,7 @@ fn send_settings(
         format!("{}:{line}: {key}: {message}", super::CONFIG_FILE)
     };
     let smtp = &site.config.smtp;
-    let url = std::env::var("PRESSROOM_SMTP_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Password::new);
+    let (url, password) = super::smtp_env();
     if let Err(e) = SmtpSettings::resolve(smtp, url.as_deref(), password, &global.root) {
         match &e {
             SmtpConfigError::NoPassword { .. } | SmtpConfigError::PasswordWithoutUser => {

@@ -277,6 +277,19 @@ pub fn secret() -> Result<Vec<u8>> {
     }
 }
 
+/// The SMTP URL and password from the environment
+/// (`PRESSROOM_SMTP_URL`, `PRESSROOM_SMTP_PASSWORD`); empty means unset.
+pub fn smtp_env() -> (Option<String>, Option<crate::delivery::smtp::Password>) {
+    let url = std::env::var("PRESSROOM_SMTP_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(crate::delivery::smtp::Password::new);
+    (url, password)
+}
+
 /// The ledger's path from `[send]`.
 pub fn ledger_path(root: &Path, config: &Config) -> std::path::PathBuf {
     root.join(&config.send.ledger)

@@ -23,7 +23,7 @@ use crate::delivery::frozen::{self, Thawed};
 use crate::delivery::ledger::{IssueId, IssueKind, Ledger, NewIssue};
 use crate::delivery::lock::{lock_path_for, SendLock};
 use crate::delivery::roster::Roster;
-use crate::delivery::smtp::{Password, SmtpSender, SmtpSettings};
+use crate::delivery::smtp::{SmtpSender, SmtpSettings};
 use crate::delivery::subscribers::Subscribers;
 use crate::delivery::{
     self, IssueSummary, Outcome, RenderError, Run, RunOptions, Stop, SystemClock, Transport,
@@ -413,13 +413,7 @@ fn read_subscribers(root: &Path, site: &Site) -> Result<List> {
 }
 
 fn smtp_settings(root: &Path, site: &Site) -> Result<std::sync::Arc<SmtpSettings>> {
-    let url = std::env::var("PRESSROOM_SMTP_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Password::new);
+    let (url, password) = super::smtp_env();
     let settings = SmtpSettings::resolve(&site.config.smtp, url.as_deref(), password, root)?;
     Ok(std::sync::Arc::new(settings))
 }

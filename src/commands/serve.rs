@@ -10,7 +10,7 @@ use tracing::info;
 use super::InputError;
 use crate::cli::{Global, ServeArgs};
 use crate::delivery::ledger::Ledger;
-use crate::delivery::smtp::{Password, SmtpSettings};
+use crate::delivery::smtp::SmtpSettings;
 use crate::serve::pages::Pages;
 use crate::serve::Settings;
 
@@ -25,13 +25,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         .into());
     };
     let pages = Pages::new(crate::email::Templates::sources(root)?)?;
-    let url = std::env::var("PRESSROOM_SMTP_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let password = std::env::var("PRESSROOM_SMTP_PASSWORD")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Password::new);
+    let (url, password) = super::smtp_env();
     let smtp = SmtpSettings::resolve(&config.smtp, url.as_deref(), password, root)?;
     let serve = &config.serve;
     let public_url = match &serve.public_url {
