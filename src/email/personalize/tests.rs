@@ -666,10 +666,16 @@ proptest! {
         .unwrap();
         let article = &site.articles[0];
         let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
-        let stats = assert_same(&site, &templates, &draft, &generated_readers(seed, 2000));
+        let readers = generated_readers(seed, 2000);
+        let stats = assert_same(&site, &templates, &draft, &readers);
+        // Some subject fragments use a filter the templates lack: then
+        // every render is the same error and nothing is spliced.
+        let renders = readers.iter().take(50).any(|r| {
+            render(&site, &templates, &draft, r, &unsubscribe_url(&site, &r.email, SECRET)).is_ok()
+        });
         // Only readers with values a parser treats specially (control
         // characters, outer whitespace) are rendered in full.
-        prop_assert!(stats.unrendered > 0, "{:?}", stats);
+        prop_assert!(!renders || stats.unrendered > 0, "{:?}", stats);
         prop_assert_eq!(stats.unrendered, stats.spliced, "{:?}", stats);
     }
 }
