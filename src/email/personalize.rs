@@ -45,6 +45,13 @@
 //! whitespace (which the HTML parser or the text tidying could treat
 //! differently from a token) is rendered in full. Emptiness is part of
 //! the shape, so `{% if recipient.name %}` is rendered once per answer.
+//!
+//! When the templates provably only print the values (see
+//! [`print_only`]), a template's output for a reader *is* the shape's
+//! output with the reader's values in the holes, so the templates do not
+//! run per reader: only the subject does. The holes are then checked
+//! once per shape against a second render with other tokens, so text
+//! that merely looks like a token cannot be taken for a hole.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -55,6 +62,8 @@ use super::{
 };
 use crate::content::Site;
 use crate::text::single_line;
+
+mod print_only;
 
 /// How a value is written where it lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,9 +291,24 @@ fn token(slot: usize) -> String {
     }
 }
 
+/// Other stand-ins, to check a shape's holes against (none holds a
+/// [`TOKEN_PREFIX`]).
+fn other_token(slot: usize) -> String {
+    match slot {
+        EMAIL => format!("zQxV{slot}kM@yqzv.invalid"),
+        _ => format!("zQxV{slot}kM"),
+    }
+}
+
 /// A reader of `shape` whose values are the tokens, and the token
 /// unsubscribe link.
 fn token_reader(shape: &Shape) -> Option<(Recipient, String)> {
+    reader_of(shape, token)
+}
+
+/// A reader of `shape` whose values are `token` of their slots, and the
+/// unsubscribe link likewise.
+fn reader_of(shape: &Shape, token: fn(usize) -> String) -> Option<(Recipient, String)> {
     let email = EmailAddress::parse(&token(EMAIL)).ok()?;
     let fields = shape
         .fields
@@ -763,6 +787,9 @@ struct Prepared {
     text: Holes,
     /// `text`, quoted-printable encoded once where it can be.
     text_encoded: EncodedHoles,
+    /// The templates only print values and the holes held for a second
+    /// set of values: a reader's output need not be rendered to compare.
+    unrendered: bool,
 }
 
 #[derive(Debug)]
@@ -777,6 +804,9 @@ enum Plan {
 pub struct Stats {
     /// Filled in from a shape's shared rendering.
     pub spliced: u64,
+    /// Of those, filled in without running the HTML and text templates
+    /// for the reader (they only print values; see [`print_only`]).
+    pub unrendered: u64,
     /// Rendered in full (a shape that needs it, a reader's values, or a
     /// reader the templates treat differently).
     pub full: u64,
@@ -790,6 +820,8 @@ pub struct Personalizer<'a> {
     articles: Articles,
     renderer: Renderer<'a>,
     plans: HashMap<Shape, Plan>,
+    /// The templates only print reader values (see [`print_only`]).
+    print_only: bool,
     stats: Stats,
     /// An escaped value, while comparing.
     scratch: String,
@@ -803,11 +835,18 @@ impl<'a> Personalizer<'a> {
         draft: &'a Draft<'a>,
     ) -> Result<Personalizer<'a>, RenderError> {
         let articles = Articles::new(site, draft)?;
+        let renderer = Renderer::new(site, templates, draft, &articles);
+        let source = |name: &str| templates.source(name);
+        let print_only = print_only::print_only(
+            &source,
+            &[(renderer.html, ".html"), (renderer.text, ".txt")],
+        );
         Ok(Personalizer {
             draft,
-            renderer: Renderer::new(site, templates, draft, &articles),
+            renderer,
             articles,
             plans: HashMap::new(),
+            print_only,
             stats: Stats::default(),
             scratch: String::new(),
         })
@@ -839,6 +878,16 @@ impl<'a> Personalizer<'a> {
         let Some(Plan::Splice(prepared)) = self.plans.get(&shape) else {
             return self.full(recipient, unsubscribe_url);
         };
+        if prepared.unrendered {
+            // Only the subject runs per reader; the parts are the shape's.
+            let Ok(raw_subject) = self.subject(recipient, unsubscribe_url) else {
+                return self.full(recipient, unsubscribe_url);
+            };
+            self.stats.spliced += 1;
+            self.stats.unrendered += 1;
+            let subject = finish_subject(&raw_subject, self.draft);
+            return Ok(self.splice(prepared, &values, subject, unsubscribe_url));
+        }
         let raw = self.renderer.render_raw(recipient, unsubscribe_url)?;
         if prepared
             .template_html
@@ -855,6 +904,18 @@ impl<'a> Personalizer<'a> {
         // they wrote.
         self.stats.full += 1;
         finish(self.draft, &self.articles, &raw, unsubscribe_url)
+    }
+
+    /// What the subject template writes for this reader.
+    fn subject(&self, recipient: &Recipient, unsubscribe_url: &str) -> Result<String, String> {
+        let r = &self.renderer;
+        let ctx = super::context::for_recipient(&r.issue, recipient, unsubscribe_url, None);
+        match &r.subject {
+            Some(template) => Templates::render_compiled(r.subject_key, template, &ctx),
+            None => r
+                .templates
+                .render_str(r.subject_key, r.subject_source, &ctx),
+        }
     }
 
     fn full(
@@ -919,14 +980,34 @@ impl<'a> Personalizer<'a> {
         let (text, _) = holes(&finish_text(&raw.text), slots, Escape::Raw);
         let html = Holes(html);
         let text = Holes(text);
+        let template_html = Holes(template_html);
+        let template_text = Holes(template_text);
+        let unrendered = self.print_only && self.holes_hold(shape, &template_html, &template_text);
         Plan::Splice(Prepared {
-            template_html: Holes(template_html),
-            template_text: Holes(template_text),
+            template_html,
+            template_text,
+            unrendered,
             html_encoded: EncodedHoles::new(&html),
             html,
             text_encoded: EncodedHoles::new(&text),
             text,
         })
+    }
+
+    /// Whether the templates' output for a reader of `shape` with other
+    /// stand-in values is the holes filled with them: no literal text was
+    /// taken for a token.
+    fn holes_hold(&self, shape: &Shape, html: &Holes, text: &Holes) -> bool {
+        let Some((recipient, unsubscribe)) = reader_of(shape, other_token) else {
+            return false;
+        };
+        let Ok(raw) = self.renderer.render_raw(&recipient, &unsubscribe) else {
+            return false;
+        };
+        let values = values_of(&recipient, &unsubscribe);
+        let mut scratch = String::new();
+        html.matches(&raw.html, &values, &mut scratch)
+            && text.matches(&raw.text, &values, &mut scratch)
     }
 }
 

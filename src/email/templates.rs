@@ -153,6 +153,14 @@ impl Templates {
     }
 
     /// Renders the template `name` with `ctx`.
+    /// The text of template `name`, if there is one.
+    pub(crate) fn source(&self, name: &str) -> Option<String> {
+        self.env
+            .get_template(name)
+            .ok()
+            .map(|t| t.source().to_owned())
+    }
+
     pub(crate) fn render(&self, name: &str, ctx: &Value) -> Result<String, String> {
         let template = self
             .env

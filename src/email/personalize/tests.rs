@@ -627,3 +627,105 @@ proptest! {
         }
     }
 }
+
+/// The [`FRAGMENTS`] that only print values, where a value can be
+/// spliced.
+const PRINTING: [usize; 6] = [0, 1, 2, 3, 4, 15];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// Differential test of the unrendered path: templates that only
+    /// print values (from the [`FRAGMENTS`] that do) are not run per
+    /// reader, and every reader of a list of 2,000 still gets exactly the
+    /// full render.
+    #[test]
+    fn print_only_templates_skip_the_render_and_give_the_full_render(
+        html in proptest::collection::vec(0..PRINTING.len(), 1..7),
+        text in proptest::collection::vec(0..PRINTING.len(), 1..5),
+        subject in 0..FRAGMENTS.len(),
+        seed in any::<u64>(),
+    ) {
+        let subject = FRAGMENTS[subject].replace('\'', "\\'");
+        let site = sample_site_with(&format!("{EMAIL}subject_single = '{{{{ article.title }}}}: {subject}'\n"));
+        let html: Vec<&str> = html.iter().map(|&i| FRAGMENTS[PRINTING[i]]).collect();
+        let text: Vec<&str> = text.iter().map(|&i| FRAGMENTS[PRINTING[i]]).collect();
+        let templates = Templates::from_sources(vec![
+            (
+                "article.html".into(),
+                format!(
+                    "<!DOCTYPE html><html><head><style>p {{ margin: 0 }}</style></head>\
+                     <body><h1>{{{{ article.title }}}}</h1><div>{}</div>\
+                     {{% include \"footer.html\" %}}</body></html>",
+                    html.join("</div>\n<div>")
+                ),
+            ),
+            ("footer.html".into(), "<p>{{ recipient.email }}: <a href=\"{{ unsubscribe_url }}\">leave</a></p>".into()),
+            ("article.txt".into(), format!("{}\n\n{{{{ article.title }}}}\n", text.join("\n"))),
+        ])
+        .unwrap();
+        let article = &site.articles[0];
+        let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+        let readers = generated_readers(seed, 2000);
+        let stats = assert_same(&site, &templates, &draft, &readers);
+        // Some subject fragments use a filter the templates lack: then
+        // every render is the same error and nothing is spliced.
+        let renders = readers.iter().take(50).any(|r| {
+            render(&site, &templates, &draft, r, &unsubscribe_url(&site, &r.email, SECRET)).is_ok()
+        });
+        // Only readers with values a parser treats specially (control
+        // characters, outer whitespace) are rendered in full.
+        prop_assert!(!renders || stats.unrendered > 0, "{:?}", stats);
+        prop_assert_eq!(stats.unrendered, stats.spliced, "{:?}", stats);
+    }
+}
+
+#[test]
+fn templates_that_inspect_values_are_rendered_per_reader() {
+    let site = sample_site_with(EMAIL);
+    for fragment in [5, 8, 12, 19, 20, 25] {
+        let templates = Templates::from_sources(vec![
+            (
+                "article.html".into(),
+                format!("<p>{}</p>", FRAGMENTS[fragment]),
+            ),
+            ("article.txt".into(), "{{ article.title }}\n".into()),
+        ])
+        .unwrap();
+        let article = &site.articles[0];
+        let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+        let stats = assert_same(&site, &templates, &draft, &generated_readers(7, 300));
+        assert_eq!(stats.unrendered, 0, "{}: {stats:?}", FRAGMENTS[fragment]);
+        assert!(stats.spliced + stats.full > 0, "{stats:?}");
+    }
+}
+
+#[test]
+fn builtin_templates_are_not_run_per_reader() {
+    let site = sample_site_with(EMAIL);
+    let templates = Templates::builtin();
+    for draft in drafts(&site) {
+        let stats = assert_same(&site, &templates, &draft, &readers());
+        assert_eq!(stats.unrendered, stats.spliced, "{stats:?}");
+        assert!(stats.unrendered > 0, "{stats:?}");
+    }
+}
+
+/// Article text that looks like a token is not taken for a hole: the
+/// second stand-in render catches it and every reader is rendered.
+#[test]
+fn text_like_a_token_is_not_a_hole() {
+    let site = sample_site_with(EMAIL);
+    let templates = Templates::from_sources(vec![
+        (
+            "article.html".into(),
+            "<p>{{ recipient.name }} pRsQ2jW {{ article.title }}</p>".into(),
+        ),
+        ("article.txt".into(), "{{ recipient.name }}\n".into()),
+    ])
+    .unwrap();
+    let article = &site.articles[0];
+    let draft = Draft::new(&site, Mode::PerArticle, vec![article]).unwrap();
+    let stats = assert_same(&site, &templates, &draft, &generated_readers(3, 300));
+    assert_eq!(stats.unrendered, 0, "{stats:?}");
+}
