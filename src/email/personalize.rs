@@ -654,16 +654,6 @@ fn html_escapes(html: &str, positions: &[usize]) -> Option<Vec<Escape>> {
         },
         Raw,
     }
-    const RAW: [&str; 8] = [
-        "style",
-        "script",
-        "xmp",
-        "iframe",
-        "noembed",
-        "noframes",
-        "plaintext",
-        "noscript",
-    ];
     let bytes = html.as_bytes();
     let mut out = Vec::with_capacity(positions.len());
     let mut next = positions.iter().peekable();
@@ -701,7 +691,7 @@ fn html_escapes(html: &str, positions: &[usize]) -> Option<Vec<Escape>> {
                         .take_while(|c| c.is_ascii_alphanumeric())
                         .map(|c| char::from(c.to_ascii_lowercase()))
                         .collect();
-                    let raw = !closing && RAW.contains(&name.as_str());
+                    let raw = !closing && RAW_TEXT.contains(&name.as_str());
                     if raw {
                         raw_name = name;
                     }
