@@ -1012,14 +1012,7 @@ impl Ledger {
         let sql = self.sql();
         let tx = self.conn.savepoint().map_err(&sql)?;
         let key = address.normalized();
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM signups WHERE recipient = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&sql)?;
+        let state = signup_state(&tx, &key).map_err(&sql)?;
         let suppressed = tx
             .prepare_cached("SELECT 1 FROM suppressions WHERE recipient = ?1")
             .and_then(|mut s| s.exists(params![key]))
@@ -1071,14 +1064,7 @@ impl Ledger {
             )
             .optional()
             .map_err(&sql)?;
-        let state: Option<String> = tx
-            .query_row(
-                "SELECT state FROM signups WHERE recipient = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&sql)?;
+        let state = signup_state(&tx, &key).map_err(&sql)?;
         let outcome = match suppressed_at {
             Some(at) if at >= ts(issued_at) => Confirmation::Stale,
             None if state.as_deref() == Some("active") => Confirmation::AlreadyActive,
@@ -1369,6 +1355,16 @@ impl Ledger {
 /// Page size the worker uses when reading due deliveries: memory stays
 /// bounded however many recipients an issue has.
 pub const PAGE: usize = 500;
+
+/// The signup state (`pending`, `active`) of the normalized address `key`.
+fn signup_state(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT state FROM signups WHERE recipient = ?1",
+        params![key],
+        |r| r.get(0),
+    )
+    .optional()
+}
 
 #[cfg(test)]
 mod tests {
