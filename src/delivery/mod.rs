@@ -975,6 +975,19 @@ mod tests {
     }
 
     /// `ledger` with one issue `issue-1` for `n` recipients.
+    /// Makes every attempt to record `recipient`'s delivery in the ledger
+    /// at `path` fail, as a full disk would.
+    fn fail_recording_of(path: &std::path::Path, recipient: &str) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
+                 WHEN NEW.recipient = '{recipient}'
+                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"
+            ))
+            .unwrap();
+    }
+
     fn with_issue(mut ledger: Ledger, n: usize) -> (Ledger, IssueId) {
         let id = IssueId::parse("issue-1").unwrap();
         let recipients: Vec<Result<EmailAddress, std::convert::Infallible>> = (0..n)
@@ -1207,14 +1220,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("state.db");
             let (mut ledger, id) = with_issue(Ledger::open(&path).unwrap(), 30);
-            rusqlite::Connection::open(&path)
-                .unwrap()
-                .execute_batch(
-                    "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
-                     WHEN NEW.recipient = 'r0005@example.com'
-                     BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
-                )
-                .unwrap();
+            fail_recording_of(&path, "r0005@example.com");
             let bodies = Bodies::default();
             let options = RunOptions {
                 concurrency: concurrency as usize,
@@ -1324,14 +1330,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let (ledger, id) = with_issue(Ledger::open(&path).unwrap(), 12);
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER full_disk BEFORE UPDATE ON deliveries
-                 WHEN NEW.recipient = 'r0000@example.com'
-                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
-            )
-            .unwrap();
+        fail_recording_of(&path, "r0000@example.com");
         let stages = Arc::new(Stages::default());
         let transport = Staged(Arc::clone(&stages));
         let seen = Arc::clone(&stages);
