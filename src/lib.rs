@@ -11,6 +11,7 @@
 //! `delivery::smtp`.
 
 pub mod address;
+pub mod bounce;
 pub mod cache;
 pub mod cli;
 pub mod commands;

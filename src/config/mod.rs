@@ -5,6 +5,7 @@
 //! Every other module may read it; it imports only the small modules
 //! below it (`address`, `fs`, `text`), so no import cycle can run through it.
 
+pub mod bounces;
 pub mod email;
 pub mod send;
 
@@ -37,6 +38,9 @@ pub struct Config {
     /// `[serve]`: the signup and unsubscribe server.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// `[bounces]`: where bounces and complaints come back, and what they do.
+    #[serde(default)]
+    pub bounces: bounces::BounceConfig,
 }
 
 /// `[serve]`: what `pressroom serve` listens on and how it treats clients.
@@ -313,6 +317,12 @@ impl Config {
         }
         if self.serve.confirm_hours == 0 {
             problem("serve.confirm_hours", "must be at least 1".into());
+        }
+        if self.bounces.soft_limit == 0 {
+            problem("bounces.soft_limit", "must be at least 1".into());
+        }
+        if self.bounces.soft_days == 0 {
+            problem("bounces.soft_days", "must be at least 1".into());
         }
         if self.site.output_dir.as_os_str().is_empty() {
             problem("site.output_dir", "must not be empty".into());

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["error_kind"],
     &["address", "cli", "fs", "stamp", "text"],
     &["config"],
-    &["content"],
+    &["bounce", "content"],
     &["email", "feed"],
     &["cache", "delivery"],
     &["serve"],
