@@ -131,6 +131,19 @@ const PERMANENT_WORDS: &[&str] = &[
     "giving up",
 ];
 
+/// Words (lower case) after which a report names the failed recipients.
+const RECIPIENT_CUES: &[&str] = &[
+    "following recipient",
+    "following address",
+    "did not reach",
+    "was not delivered to",
+    "could not be delivered to:",
+    "delivery to the following",
+    "the address to which",
+    "undeliverable to",
+    "addressed to email address",
+];
+
 /// Lines (lower case, contained) where the copy of the original message
 /// starts: the report's own words end there.
 const COPY_MARKERS: &[&str] = &[
@@ -310,6 +323,22 @@ fn recipient(message: &Message<'_>, words: &str) -> Option<String> {
                     }
                 }
             }
+        }
+    }
+    let mut lines = words.lines();
+    while let Some(line) = lines.next() {
+        let lower = line.to_ascii_lowercase();
+        let Some(at) = RECIPIENT_CUES.iter().find_map(|cue| lower.find(cue)) else {
+            continue;
+        };
+        let after = line.get(at..).unwrap_or("");
+        let next_lines = lines.clone().take(4);
+        if let Some(address) = std::iter::once(after)
+            .chain(next_lines)
+            .flat_map(addresses_in)
+            .find(|a| !is_own(message, a))
+        {
+            return Some(address);
         }
     }
     for line in words.lines() {

@@ -78,3 +78,6 @@ pub use parse::{parse, ReadError, DIAGNOSTIC_MAX_CHARS};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod corpus;

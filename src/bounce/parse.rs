@@ -114,12 +114,19 @@ fn read_message(message: &Message<'_>) -> Report {
         read_feedback(feedback, message, &mut report);
         return report;
     }
+    if let Some(recipient) = microsoft_complaint(message) {
+        report.verdict = Verdict::Complaint;
+        report.recipient = recipient;
+        return report;
+    }
     if let Some(found) = legacy::read(message) {
         report.verdict = found.verdict;
         report.recipient = found.recipient;
         report.status = found.status;
         report.diagnostic = found.diagnostic;
-        report.legacy = true;
+        // Only a failure read from free words is marked: a success
+        // notice recognised by its subject is simply no report.
+        report.legacy = matches!(found.verdict, Verdict::Hard | Verdict::Soft);
         if report.original_message_id.is_none() {
             report.original_message_id = found.original_message_id;
         }
@@ -334,14 +341,45 @@ fn read_feedback(body: &[u8], message: &Message<'_>, report: &mut Report) {
             .filter(|v| !v.is_empty())
     };
     let feedback_type = get("feedback-type").map(|t| t.to_ascii_lowercase());
+    // `not-spam` takes a complaint back; `auth-failure` (a DMARC
+    // forensic report) is about the sending domain, not the reader.
     report.verdict = match feedback_type.as_deref() {
-        Some("not-spam") => Verdict::NotAReport,
+        Some("not-spam" | "auth-failure") => Verdict::NotAReport,
         _ => Verdict::Complaint,
     };
     report.recipient = get("original-rcpt-to")
         .and_then(address_of_typed)
         .or_else(|| returned_to(message));
     report.diagnostic = feedback_type.map(|t| diagnostic_text(&t));
+}
+
+/// Microsoft's feedback loop (JMRP, Outlook.com and Hotmail), which is no
+/// ARF: the reported message comes back as a `message/rfc822` part whose
+/// headers carry `X-HmXmrOriginalRecipient`. `Some(recipient)` when the
+/// message is such a complaint.
+fn microsoft_complaint(message: &Message<'_>) -> Option<Option<String>> {
+    let mut found = None;
+    each_returned(message, |returned| {
+        if found.is_none() {
+            found = raw_headers(returned, "x-hmxmroriginalrecipient")
+                .next()
+                .map(address_in);
+        }
+    });
+    if found.is_some() {
+        return found;
+    }
+    let from_staff = message.from().is_some_and(|from| {
+        from.iter().any(|a| {
+            a.address
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case("staff@hotmail.com"))
+        })
+    });
+    let complaint_subject = message
+        .subject()
+        .is_some_and(|s| s.to_ascii_lowercase().contains("complaint about message"));
+    (from_staff && complaint_subject).then(|| returned_to(message))
 }
 
 /// The `To` address of the returned message (or returned headers).
@@ -447,8 +485,29 @@ pub(crate) fn raw_headers<'m>(
         })
 }
 
-/// True when the message carries an RFC 3834 auto-reply mark, or the
-/// subject of a vacation or out-of-office notice.
+/// Subjects (lower case, contained) of vacation and out-of-office notices.
+const AUTO_REPLY_SUBJECTS: &[&str] = &[
+    "automatic reply",
+    "auto-reply",
+    "autoreply",
+    "auto reply",
+    "auto response",
+    "autoresponse",
+    "out of office",
+    "out of the office",
+    "vacation",
+    "abwesenheit",
+    "automatische antwort",
+    "automatyczna odpowied",
+    "réponse automatique",
+    "respuesta automática",
+    "risposta automatica",
+];
+
+/// True when the message carries an RFC 3834 auto-reply mark, or comes
+/// from the null sender with a bulk precedence, or has the subject of a
+/// vacation or out-of-office notice (Outlook's `Automatic reply:`, Lotus
+/// Notes' `AUTO:`, or such a subject with `X-Auto-Response-Suppress`).
 fn is_auto_reply(message: &Message<'_>) -> bool {
     let marked = raw_headers(message, "auto-submitted").any(|value| {
         let word = value.split([';', ' ', '\t', '(']).next().unwrap_or("");
@@ -459,26 +518,23 @@ fn is_auto_reply(message: &Message<'_>) -> bool {
     if marked {
         return true;
     }
-    let subject = message.subject().unwrap_or("").to_ascii_lowercase();
-    let vacation_subject = [
-        "automatic reply",
-        "auto-reply",
-        "autoreply",
-        "auto reply",
-        "out of office",
-        "out of the office",
-        "vacation",
-        "abwesenheit",
-        "absence",
-    ]
-    .iter()
-    .any(|s| subject.contains(s));
-    vacation_subject
-        && (raw_headers(message, "x-auto-response-suppress")
-            .next()
-            .is_some()
-            || subject.starts_with("automatic reply:")
-            || subject.starts_with("out of office"))
+    let null_sender = raw_headers(message, "return-path").any(|v| v.trim() == "<>");
+    let bulk = raw_headers(message, "precedence")
+        .any(|v| v.eq_ignore_ascii_case("bulk") || v.eq_ignore_ascii_case("junk"));
+    if null_sender && bulk {
+        return true;
+    }
+    let subject = message.subject().unwrap_or("").trim().to_lowercase();
+    let vacation_subject = AUTO_REPLY_SUBJECTS.iter().any(|s| subject.contains(s));
+    subject.starts_with("auto:")
+        || vacation_subject
+            && (raw_headers(message, "x-auto-response-suppress")
+                .next()
+                .is_some()
+                || null_sender
+                || subject.starts_with("automatic reply:")
+                || subject.starts_with("out of office")
+                || subject.starts_with('['))
 }
 
 /// A Message-ID without its `<>` and blanks; `None` when nothing is left.
