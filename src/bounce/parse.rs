@@ -299,13 +299,18 @@ fn read_recipient(fields: &[Field<'_>]) -> Option<Recipient> {
         .and_then(address_of_typed);
     let action = field(fields, "action").map(|a| a.to_ascii_lowercase());
     let diagnostic = field(fields, "diagnostic-code").map(|d| diagnostic_text(strip_type(d)));
-    let status = field(fields, "status")
-        .and_then(|s| find_status(s, b"245"))
-        .or_else(|| {
-            diagnostic
-                .as_deref()
-                .and_then(|d| find_status(d, b"245").or_else(|| find_reply_code(d)))
-        });
+    let stated = field(fields, "status").and_then(|s| find_status(s, b"245"));
+    let in_diagnostic = diagnostic.as_deref().and_then(|d| find_status(d, b"245"));
+    // A missing status, or a generic one (`5.0.0`, `4.0.0`) where the
+    // remote server's own words give a precise code: the precise code.
+    let status = match (stated, in_diagnostic) {
+        (Some(stated), Some(precise)) if is_generic(&stated) && !is_generic(&precise) => {
+            Some(precise)
+        }
+        (Some(stated), _) => Some(stated),
+        (None, Some(precise)) => Some(precise),
+        (None, None) => diagnostic.as_deref().and_then(find_reply_code),
+    };
     let class = status.as_deref().and_then(|s| s.bytes().next());
     let action_word = action
         .as_deref()
@@ -623,6 +628,11 @@ pub(crate) fn find_status(text: &str, classes: &[u8]) -> Option<String> {
         i += 1;
     }
     None
+}
+
+/// True for a status code that says only its class (`5.0.0`, `4.0.0`).
+fn is_generic(status: &str) -> bool {
+    status.get(1..) == Some(".0.0")
 }
 
 /// The length of `sss.ddd` (1 to 3 digits each) at the start of `bytes`.

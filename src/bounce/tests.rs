@@ -106,6 +106,30 @@ fn a_missing_status_is_read_from_the_diagnostic_code() {
     assert_eq!(report.status.as_deref(), Some("452"));
 }
 
+#[test]
+fn a_generic_status_gives_way_to_the_precise_code_of_the_diagnostic() {
+    let generic = DSN.replace("Status: 5.1.1", "Status: 5.0.0");
+    assert_eq!(read(&generic).status.as_deref(), Some("5.1.1"));
+    let temporary = generic.replace("550 5.1.1 <gone", "452 4.2.2 <gone");
+    let report = read(&temporary);
+    assert_eq!(report.status.as_deref(), Some("4.2.2"));
+    assert_eq!(report.verdict, Verdict::Soft);
+    let plain = generic.replace("550 5.1.1 <gone", "550 <gone");
+    assert_eq!(read(&plain).status.as_deref(), Some("5.0.0"));
+    let precise = DSN.replace("550 5.1.1 <gone", "550 5.0.0 <gone");
+    assert_eq!(read(&precise).status.as_deref(), Some("5.1.1"));
+}
+
+#[test]
+fn a_global_delivery_status_is_read_like_a_delivery_status() {
+    let global = DSN
+        .replace("message/delivery-status", "message/global-delivery-status")
+        .replace("rfc822; gone@dest.example", "utf-8; göne@dést.example");
+    let report = read(&global);
+    assert_eq!(report.verdict, Verdict::Hard);
+    assert_eq!(report.recipient.as_deref(), Some("göne@dést.example"));
+}
+
 const ARF: &str = "From: <abusedesk@example.com>\r
 Date: Thu, 8 Mar 2005 17:40:36 EDT\r
 Subject: FW: Earn money\r
