@@ -4,10 +4,11 @@
 //! status and diagnostic are read from the words, so such a report counts
 //! only when its VERP tag or original Message-ID attributes it.
 
-use mail_parser::Message;
+use mail_parser::{Message, PartType};
 
 use super::parse::{
     address_in, clean_id, diagnostic_text, find_reply_code, find_status, raw_headers,
+    worst_recipient, Recipient,
 };
 use super::Verdict;
 
@@ -183,6 +184,13 @@ pub(super) fn read(message: &Message<'_>) -> Option<Found> {
         return Some(found);
     }
     let words = own_words(&text);
+    if let Some(inline) = inline_delivery_status(words) {
+        found.verdict = inline.verdict;
+        found.status = inline.status;
+        found.diagnostic = inline.diagnostic;
+        found.recipient = inline.recipient.or_else(|| recipient(message, words));
+        return Some(found);
+    }
     let lower = words.to_lowercase();
 
     let enhanced = first_line_with(words, |line| find_status(line, b"5"))
@@ -218,6 +226,28 @@ pub(super) fn read(message: &Message<'_>) -> Option<Found> {
     Some(found)
 }
 
+/// The failed recipient the human-readable text of `message` names, for a
+/// machine-readable report whose recipient field holds no address.
+pub(super) fn named_recipient(message: &Message<'_>) -> Option<String> {
+    let text = body_text(message);
+    recipient(message, own_words(&text))
+}
+
+/// Delivery status fields written into the text itself (a report whose
+/// MIME structure is broken, or a server that writes them inline): read
+/// like a `message/delivery-status` part.
+fn inline_delivery_status(words: &str) -> Option<Recipient> {
+    let has_fields = words.lines().any(|line| {
+        line.get(..16)
+            .is_some_and(|name| name.eq_ignore_ascii_case("final-recipient:"))
+    });
+    if has_fields {
+        worst_recipient(words.as_bytes())
+    } else {
+        None
+    }
+}
+
 /// True when the sender is a mailer daemon or postmaster.
 fn from_daemon(message: &Message<'_>) -> bool {
     let Some(from) = message.from() else {
@@ -237,13 +267,20 @@ fn from_daemon(message: &Message<'_>) -> bool {
     })
 }
 
-/// All text bodies of the message itself (HTML ones as text), joined.
+/// All text bodies of the message itself (HTML ones as text), joined; for
+/// a multipart message whose boundary never shows (so it has no parts),
+/// its whole body.
 fn body_text(message: &Message<'_>) -> String {
     let mut text = String::new();
     for i in 0..message.text_body_count().max(1) {
         if let Some(part) = message.body_text(i) {
             text.push_str(&part);
             text.push('\n');
+        }
+    }
+    if text.is_empty() {
+        if let PartType::Text(body) | PartType::Html(body) = &message.root_part().body {
+            text.push_str(body);
         }
     }
     text

@@ -84,3 +84,6 @@ mod corpus;
 
 #[cfg(test)]
 mod robustness;
+
+#[cfg(test)]
+mod speed;

@@ -42,12 +42,27 @@ impl HasKind for ReadError {
 /// auto-reply marks; anything else is [`Verdict::NotAReport`]. Fails only
 /// when the bytes have no header block ([`ReadError`]).
 pub fn parse(raw: &[u8]) -> Result<Report, ReadError> {
+    let unix;
+    let raw = if memchr::memchr(b'\n', raw).is_none() && memchr::memchr(b'\r', raw).is_some() {
+        unix = old_mac_line_ends(raw);
+        &unix[..]
+    } else {
+        raw
+    };
     let raw = skip_mbox_from_line(raw);
     check_header_block(raw)?;
     let message = MessageParser::default()
         .parse(raw)
         .ok_or_else(|| no_header(raw))?;
     Ok(read_message(&message))
+}
+
+/// A message saved with bare CR line ends (classic Mac OS), with LF ones:
+/// the MIME parser knows only CRLF and LF.
+fn old_mac_line_ends(raw: &[u8]) -> Vec<u8> {
+    raw.iter()
+        .map(|&b| if b == b'\r' { b'\n' } else { b })
+        .collect()
 }
 
 /// An mbox entry starts with a `From sender date` line that is no header.
@@ -104,7 +119,11 @@ fn read_message(message: &Message<'_>) -> Report {
     if let Some(status) = parts.delivery_status {
         if let Some(recipient) = worst_recipient(status) {
             report.verdict = recipient.verdict;
-            report.recipient = recipient.recipient;
+            // A recipient field that holds no address (`@host`, a pipe):
+            // the address the human-readable part names.
+            report.recipient = recipient
+                .recipient
+                .or_else(|| legacy::named_recipient(message));
             report.status = recipient.status;
             report.diagnostic = recipient.diagnostic;
             return report;
@@ -217,11 +236,11 @@ pub(crate) fn field_groups(body: &str) -> Vec<Vec<Field<'_>>> {
 }
 
 /// What one recipient's fields say.
-struct Recipient {
-    verdict: Verdict,
-    recipient: Option<String>,
-    status: Option<String>,
-    diagnostic: Option<String>,
+pub(super) struct Recipient {
+    pub verdict: Verdict,
+    pub recipient: Option<String>,
+    pub status: Option<String>,
+    pub diagnostic: Option<String>,
 }
 
 /// How bad a verdict is, for choosing among several recipients.
@@ -235,7 +254,7 @@ fn severity(verdict: Verdict) -> u8 {
 
 /// The most severe recipient of a delivery status body (the first among
 /// equals), or `None` when the body names no recipient at all.
-fn worst_recipient(body: &[u8]) -> Option<Recipient> {
+pub(super) fn worst_recipient(body: &[u8]) -> Option<Recipient> {
     let body = String::from_utf8_lossy(body);
     let mut worst: Option<Recipient> = None;
     for fields in recipient_blocks(&body) {
@@ -273,13 +292,23 @@ fn recipient_blocks(body: &str) -> Vec<Vec<Field<'_>>> {
         }
         blocks.push(block);
     }
-    blocks.retain(|block| {
+    let names_recipient = |block: &Vec<Field<'_>>| {
         block.iter().any(|f| {
-            ["final-recipient", "original-recipient", "action", "status"]
-                .iter()
-                .any(|name| f.name.eq_ignore_ascii_case(name))
+            f.name.eq_ignore_ascii_case("final-recipient")
+                || f.name.eq_ignore_ascii_case("original-recipient")
         })
-    });
+    };
+    if blocks.iter().any(names_recipient) {
+        // An `Action` or `Status` among the per-message fields (a slip
+        // some servers make) is no recipient of its own.
+        blocks.retain(names_recipient);
+    } else {
+        blocks.retain(|block| {
+            block.iter().any(|f| {
+                f.name.eq_ignore_ascii_case("action") || f.name.eq_ignore_ascii_case("status")
+            })
+        });
+    }
     blocks
 }
 

@@ -257,3 +257,52 @@ fn ordinary_mail_is_no_report() {
     assert_eq!(report.verdict, Verdict::NotAReport);
     assert!(!report.legacy);
 }
+
+#[test]
+fn an_action_among_the_per_message_fields_is_no_recipient() {
+    let slipped = DSN.replace(
+        "Reporting-MTA: dns; mx.example\r\n",
+        "Reporting-MTA: dns; mx.example\r\nAction: failed\r\n",
+    );
+    let slipped = slipped.replace("Status: 5.1.1", "Status: 4.7.0");
+    let report = read(&slipped);
+    assert_eq!(report.verdict, Verdict::Soft);
+    assert_eq!(report.recipient.as_deref(), Some("gone@dest.example"));
+}
+
+#[test]
+fn a_recipient_field_without_an_address_gives_way_to_the_text() {
+    let text = DSN
+        .replace("Final-Recipient: rfc822; gone@dest.example", "Final-Recipient: rfc822; @dest.example")
+        .replace("Original-Recipient: rfc822;Gone@Dest.example\r\n", "")
+        .replace(
+            "I'm sorry to have to inform you that your message could not be delivered.",
+            "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n<gone@dest.example>: User unknown",
+        );
+    let report = read(&text);
+    assert_eq!(report.verdict, Verdict::Hard);
+    assert_eq!(report.recipient.as_deref(), Some("gone@dest.example"));
+    assert!(!report.legacy);
+}
+
+#[test]
+fn bare_cr_line_ends_are_read_like_lf() {
+    let mac = DSN.replace("\r\n", "\r");
+    assert_eq!(read(&mac), read(DSN));
+    let mbox_mac = format!("From MAILER-DAEMON Thu Apr 29 23:34:45 2015\r{mac}");
+    assert_eq!(read(&mbox_mac), read(DSN));
+}
+
+#[test]
+fn a_multipart_whose_boundary_never_shows_is_read_as_text() {
+    let broken = DSN.replace("boundary=\"B\"", "boundary=\"NOT-THERE\"");
+    let report = read(&broken);
+    assert_eq!(report.verdict, Verdict::Hard);
+    assert!(report.legacy);
+    assert_eq!(report.recipient.as_deref(), Some("gone@dest.example"));
+    assert_eq!(report.status.as_deref(), Some("5.1.1"));
+    assert_eq!(
+        report.original_message_id.as_deref(),
+        Some("issue-7.abc123@news.example")
+    );
+}
