@@ -4,7 +4,7 @@
 //! status and diagnostic are read from the words, so such a report counts
 //! only when its VERP tag or original Message-ID attributes it.
 
-use mail_parser::{Message, PartType};
+use mail_parser::{Message, MimeHeaders, PartType};
 
 use super::parse::{
     address_in, clean_id, diagnostic_text, find_reply_code, find_status, raw_headers,
@@ -28,6 +28,7 @@ const DAEMONS: &[&str] = &[
     "mailerdaemon",
     "mail-daemon",
     "postmaster",
+    "post_master",
     "mdaemon",
     "mail.daemon",
 ];
@@ -63,6 +64,7 @@ const FAILURE_SUBJECTS: &[&str] = &[
     "mail system error",
     "message not delivered",
     "not delivered",
+    "mail failed",
 ];
 
 /// Subjects (lower case, contained) of delay warnings.
@@ -72,6 +74,7 @@ const DELAY_SUBJECTS: &[&str] = &[
     "delivery delay",
     "warning: message",
     "warning: could not send",
+    "could not send mail for past",
     "still being retried",
     "delivery status notification (delay)",
 ];
@@ -130,6 +133,12 @@ const PERMANENT_WORDS: &[&str] = &[
     "was not delivered",
     "undeliverable",
     "giving up",
+    "did not reach",
+    "recipient name is not recognized",
+    "unknown recipient",
+    "invalid user",
+    "unknown host",
+    "no valid recipients",
 ];
 
 /// Words (lower case) after which a report names the failed recipients.
@@ -143,6 +152,7 @@ const RECIPIENT_CUES: &[&str] = &[
     "the address to which",
     "undeliverable to",
     "addressed to email address",
+    "failed addresses follow",
 ];
 
 /// Lines (lower case, contained) where the copy of the original message
@@ -268,8 +278,8 @@ fn from_daemon(message: &Message<'_>) -> bool {
 }
 
 /// All text bodies of the message itself (HTML ones as text), joined; for
-/// a multipart message whose boundary never shows (so it has no parts),
-/// its whole body.
+/// a multipart message whose boundary is missing or never shows (so it
+/// has no readable parts), the first text there is.
 fn body_text(message: &Message<'_>) -> String {
     let mut text = String::new();
     for i in 0..message.text_body_count().max(1) {
@@ -279,8 +289,21 @@ fn body_text(message: &Message<'_>) -> String {
         }
     }
     if text.is_empty() {
-        if let PartType::Text(body) | PartType::Html(body) = &message.root_part().body {
-            text.push_str(body);
+        // A multipart part without a usable boundary comes out as one
+        // opaque body.
+        let body = message.parts.iter().find_map(|part| match &part.body {
+            PartType::Text(body) | PartType::Html(body) => Some(body.clone()),
+            PartType::Binary(body)
+                if part
+                    .content_type()
+                    .is_some_and(|t| t.ctype().eq_ignore_ascii_case("multipart")) =>
+            {
+                Some(String::from_utf8_lossy(body))
+            }
+            _ => None,
+        });
+        if let Some(body) = body {
+            text.push_str(&body);
         }
     }
     text
@@ -393,6 +416,7 @@ fn recipient(message: &Message<'_>, words: &str) -> Option<String> {
             "id ",
             "reporting-mta:",
             "remote-mta:",
+            "mail from:",
         ]
         .iter()
         .any(|p| lower.starts_with(p));

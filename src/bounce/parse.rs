@@ -559,16 +559,19 @@ fn is_auto_reply(message: &Message<'_>) -> bool {
         return true;
     }
     let subject = message.subject().unwrap_or("").trim().to_lowercase();
-    let vacation_subject = AUTO_REPLY_SUBJECTS.iter().any(|s| subject.contains(s));
-    subject.starts_with("auto:")
-        || vacation_subject
-            && (raw_headers(message, "x-auto-response-suppress")
-                .next()
-                .is_some()
-                || null_sender
-                || subject.starts_with("automatic reply:")
-                || subject.starts_with("out of office")
-                || subject.starts_with('['))
+    // At the start of the subject (after a `[`, as some servers write it)
+    // the words say what the message is; further in, they may be a
+    // reader's own words, so a header has to agree.
+    let opening = subject.strip_prefix('[').unwrap_or(&subject);
+    let starts_auto =
+        subject.starts_with("auto:") || AUTO_REPLY_SUBJECTS.iter().any(|s| opening.starts_with(s));
+    let mentions_auto = AUTO_REPLY_SUBJECTS.iter().any(|s| subject.contains(s));
+    starts_auto
+        || mentions_auto
+            && (null_sender
+                || raw_headers(message, "x-auto-response-suppress")
+                    .next()
+                    .is_some())
 }
 
 /// A Message-ID without its `<>` and blanks; `None` when nothing is left.
