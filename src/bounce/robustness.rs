@@ -112,8 +112,17 @@ fn apply(message: &mut Vec<u8>, change: &Change) {
     }
 }
 
+/// The number of cases: `PROPTEST_CASES` when set (for a long run), else
+/// `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(2048), ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic(raw in prop::collection::vec(any::<u8>(), 0..2048)) {
@@ -138,7 +147,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(1024), ..ProptestConfig::default() })]
 
     #[test]
     fn changed_and_cut_corpus_messages_never_panic(
