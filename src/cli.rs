@@ -133,7 +133,12 @@ pub struct PreviewArgs {
     #[arg(long)]
     pub serve: bool,
     /// Address and port the live preview listens on.
-    #[arg(long, value_name = "ADDR:PORT", requires = "serve", default_value = "127.0.0.1:1111")]
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "serve",
+        default_value = "127.0.0.1:1111"
+    )]
     pub listen: std::net::SocketAddr,
     /// One digest of new articles, or one email per article (default: email.mode).
     #[arg(long, value_enum)]

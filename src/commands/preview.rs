@@ -86,13 +86,16 @@ fn serve(global: &Global, args: &PreviewArgs) -> Result<()> {
         EmailAddress::parse(to).map_err(|e| InputError(format!("--to: {e}")))?;
     }
     let warned = std::sync::atomic::AtomicBool::new(false);
-    let workspace = Workspace::load(
-        &global.root,
-        Box::new(move |site: &mut Site| {
-            let first = !warned.swap(true, std::sync::atomic::Ordering::Relaxed);
-            placeholder_sender(site, first).map_err(|e| format!("{e:#}"))
-        }),
-    );
+    let root = global.root.clone();
+    let load = move || {
+        Workspace::load(
+            &root,
+            Box::new(move |site: &mut Site| {
+                let first = !warned.swap(true, std::sync::atomic::Ordering::Relaxed);
+                placeholder_sender(site, first).map_err(|e| format!("{e:#}"))
+            }),
+        )
+    };
     let renderer: Arc<dyn live::Renderer> = Arc::new(Issue::new(global, args));
     let listen = args.listen;
     let open_page = args.open;
@@ -104,17 +107,19 @@ fn serve(global: &Global, args: &PreviewArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        let bound = listener.local_addr().unwrap_or(listen);
-        let url = live::url(bound);
-        info!("live preview on {url} (renders again on every save; Ctrl-C stops)");
-        if open_page {
-            open(std::ffi::OsStr::new(&url));
-        }
+        let ready = |url: &str| {
+            info!("live preview on {url} (renders again on every save; Ctrl-C stops)");
+            if open_page {
+                open(std::ffi::OsStr::new(url));
+            }
+        };
         live::run(
             listener,
-            workspace,
+            &global.root,
+            load,
             renderer,
             defaults,
+            ready,
             super::serve::shutdown_signal(),
         )
         .await
@@ -284,11 +289,7 @@ impl live::Renderer for Issue {
 /// Writes each email as `.html`, `.txt` and `.eml` and the index into
 /// `out_dir`, saying each lint finding; returns the index's path and the
 /// number of lint errors.
-fn write_preview(
-    site: &Site,
-    out_dir: &Path,
-    preview: &live::Preview,
-) -> Result<(PathBuf, usize)> {
+fn write_preview(site: &Site, out_dir: &Path, preview: &live::Preview) -> Result<(PathBuf, usize)> {
     let mut index = Vec::new();
     let mut errors = 0;
     for email in &preview.emails {
@@ -437,12 +438,7 @@ fn kilobytes(bytes: usize) -> String {
     format!("{:.1} KB", bytes as f64 / 1024.0)
 }
 
-fn render_index(
-    site: &Site,
-    recipient: &str,
-    emails: &[IndexEntry],
-    note: &str,
-) -> Result<String> {
+fn render_index(site: &Site, recipient: &str, emails: &[IndexEntry], note: &str) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     // Built into the binary: a failure here is not the user's input.

@@ -16,7 +16,7 @@ pub mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -238,48 +238,59 @@ fn snapshot(
     snapshot
 }
 
-/// Watches the site's files and keeps `sender` up to date, until the
-/// watcher stops.
+/// Starts watching the site's files, then reads them (so that no save is
+/// missed in between) with `load`, renders them, and keeps the returned
+/// receiver up to date from a thread of its own.
 fn watch_files(
-    mut workspace: Workspace,
+    root: &Path,
+    load: impl FnOnce() -> Workspace,
     renderer: Arc<dyn Renderer>,
     defaults: Controls,
-    sender: watch::Sender<Arc<Snapshot>>,
-) -> Result<std::thread::JoinHandle<()>, String> {
+) -> Result<(std::thread::JoinHandle<()>, watch::Receiver<Arc<Snapshot>>), String> {
+    let started = Instant::now();
     let (tx, rx) = mpsc::channel::<DebounceEventResult>();
     let mut debouncer = notify_debouncer_full::new_debouncer(DEBOUNCE, None, tx)
         .map_err(|e| format!("cannot watch the site's files: {e}"))?;
-    let root = workspace.root().to_path_buf();
+    let root = root.to_path_buf();
     debouncer
         .watch(&root, RecursiveMode::NonRecursive)
         .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
     let mut watched: Vec<PathBuf> = Vec::new();
-    let mut ensure = move |workspace: &Workspace,
-                           debouncer: &mut notify_debouncer_full::Debouncer<_, _>| {
-        let mut wanted: Vec<(PathBuf, RecursiveMode)> = workspace
-            .folders()
-            .into_iter()
-            .map(|f| (f, RecursiveMode::Recursive))
-            .collect();
-        // A subscriber list in a folder of its own.
-        if let Some(parent) = workspace.subscribers().as_deref().and_then(|s| s.parent()) {
-            if parent != root && parent.is_dir() {
-                wanted.push((parent.to_path_buf(), RecursiveMode::NonRecursive));
-            }
+    for folder in Workspace::folders_of(&root) {
+        match debouncer.watch(&folder, RecursiveMode::Recursive) {
+            Ok(()) => watched.push(folder),
+            Err(e) => warn!("cannot watch {}: {e}", folder.display()),
         }
-        // A folder removed (or renamed away) is watched again when it is
-        // back.
-        watched.retain(|w| w.is_dir());
-        for (folder, mode) in wanted {
-            if !watched.contains(&folder) {
-                match debouncer.watch(&folder, mode) {
-                    Ok(()) => watched.push(folder),
-                    Err(e) => warn!("cannot watch {}: {e}", folder.display()),
+    }
+    let mut workspace = load();
+    let mut ensure =
+        move |workspace: &Workspace, debouncer: &mut notify_debouncer_full::Debouncer<_, _>| {
+            let mut wanted: Vec<(PathBuf, RecursiveMode)> = workspace
+                .folders()
+                .into_iter()
+                .map(|f| (f, RecursiveMode::Recursive))
+                .collect();
+            // A subscriber list in a folder of its own.
+            if let Some(parent) = workspace.subscribers().as_deref().and_then(|s| s.parent()) {
+                if parent != root && parent.is_dir() {
+                    wanted.push((parent.to_path_buf(), RecursiveMode::NonRecursive));
                 }
             }
-        }
-    };
+            // A folder removed (or renamed away) is watched again when it is
+            // back.
+            watched.retain(|w| w.is_dir());
+            for (folder, mode) in wanted {
+                if !watched.contains(&folder) {
+                    match debouncer.watch(&folder, mode) {
+                        Ok(()) => watched.push(folder),
+                        Err(e) => warn!("cannot watch {}: {e}", folder.display()),
+                    }
+                }
+            }
+        };
     ensure(&workspace, &mut debouncer);
+    let first = snapshot(&workspace, &*renderer, &defaults, 0, started);
+    let (sender, receiver) = watch::channel(Arc::new(first));
     let thread = std::thread::Builder::new()
         .name("preview-watch".into())
         .spawn(move || {
@@ -320,24 +331,25 @@ fn watch_files(
             }
         })
         .map_err(|e| format!("cannot start the file watcher: {e}"))?;
-    Ok(thread)
+    Ok((thread, receiver))
 }
 
-/// Serves the live preview on `listener` until `shutdown` completes.
-/// `workspace` is the site as read at start; `defaults` the command
-/// line's choice of mode, articles and reader.
+/// Serves the live preview of the site in `root` on `listener` until
+/// `shutdown` completes. `load` reads the site (once the watcher is
+/// watching); `defaults` is the command line's choice of mode, articles
+/// and reader; `ready` is called with the page's URL once it is served.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    workspace: Workspace,
+    root: &Path,
+    load: impl FnOnce() -> Workspace,
     renderer: Arc<dyn Renderer>,
     defaults: Controls,
+    ready: impl FnOnce(&str),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let first = tokio::task::block_in_place(|| {
-        snapshot(&workspace, &*renderer, &defaults, 0, Instant::now())
-    });
-    let (sender, receiver) = watch::channel(Arc::new(first));
-    let _watcher = watch_files(workspace, renderer.clone(), defaults.clone(), sender)?;
+    let (_watcher, receiver) = tokio::task::block_in_place(|| {
+        watch_files(root, load, renderer.clone(), defaults.clone())
+    })?;
     let app = Arc::new(App {
         snapshot: receiver,
         renderer,
@@ -350,6 +362,10 @@ pub async fn run(
         .route("/live", get(live))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(app);
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("the preview server's address: {e}"))?;
+    ready(&url(addr));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -413,9 +429,12 @@ async fn index(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Respon
 /// templates loaded.
 fn problems_with(snapshot: &Snapshot, preview: &Result<Arc<Preview>, String>) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for e in [snapshot.site.as_ref().err(), snapshot.templates.as_ref().err()]
-        .into_iter()
-        .flatten()
+    for e in [
+        snapshot.site.as_ref().err(),
+        snapshot.templates.as_ref().err(),
+    ]
+    .into_iter()
+    .flatten()
     {
         lines.extend(e.lines().map(str::to_owned));
     }

@@ -201,7 +201,9 @@ pub fn force_dark(html: &str) -> String {
         },
         |c: &[u8]| out.extend_from_slice(c),
     );
-    let written = rewriter.write(html.as_bytes()).and_then(|()| rewriter.end());
+    let written = rewriter
+        .write(html.as_bytes())
+        .and_then(|()| rewriter.end());
     match written {
         Ok(()) => String::from_utf8(out).unwrap_or_else(|_| html.to_owned()),
         // The HTML came from our own renderer; show it as it is.
@@ -244,12 +246,19 @@ mod tests {
 
     #[test]
     fn dark_mode_rules_apply_unconditionally_and_only_inside_styles() {
-        let html = "<html><head><style>p{color:#000}@media (prefers-color-scheme : dark){p{color:#fff}}\
+        let html =
+            "<html><head><style>p{color:#000}@media (prefers-color-scheme : dark){p{color:#fff}}\
                     @media (prefers-color-scheme: light){p{color:#111}}</style></head>\
                     <body><p>prefers-color-scheme: dark stays in text</p></body></html>";
         let dark = force_dark(html);
-        assert!(dark.contains("@media (min-width: 0px){p{color:#fff}}"), "{dark}");
-        assert!(dark.contains("@media (max-width: -1px){p{color:#111}}"), "{dark}");
+        assert!(
+            dark.contains("@media (min-width: 0px){p{color:#fff}}"),
+            "{dark}"
+        );
+        assert!(
+            dark.contains("@media (max-width: -1px){p{color:#111}}"),
+            "{dark}"
+        );
         assert!(dark.contains("<p>prefers-color-scheme: dark stays in text</p>"));
         assert!(dark.contains("<meta name=\"color-scheme\" content=\"dark\">"));
         assert!(!dark.contains("(prefers-color-scheme"));

@@ -113,10 +113,16 @@ impl Workspace {
     /// folder and the templates folder. The root itself is watched
     /// without its subfolders.
     pub fn folders(&self) -> Vec<PathBuf> {
-        let mut folders: Vec<PathBuf> = self.content_dir().into_iter().collect();
-        folders.push(self.root.join(crate::email::templates::DIR));
-        folders.retain(|f| f.is_dir());
-        folders
+        folders(&self.root, self.content_dir())
+    }
+
+    /// [`Workspace::folders`] before a workspace is loaded (so that the
+    /// watcher is watching before the files are read).
+    pub fn folders_of(root: &Path) -> Vec<PathBuf> {
+        let content = read_config(root)
+            .ok()
+            .map(|c| root.join(&c.site.content_dir));
+        folders(root, content)
     }
 
     /// Applies a batch of changed paths (created, written, removed or
@@ -247,6 +253,13 @@ impl Workspace {
     }
 }
 
+fn folders(root: &Path, content_dir: Option<PathBuf>) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> = content_dir.into_iter().collect();
+    folders.push(root.join(crate::email::templates::DIR));
+    folders.retain(|f| f.is_dir());
+    folders
+}
+
 /// A name starting with `.` at or below the content folder (editors'
 /// swap and backup files): a load skips them.
 fn is_hidden_below(path: &Path, content_dir: Option<&Path>) -> bool {
@@ -275,7 +288,8 @@ fn read_config(root: &Path) -> Result<Config, String> {
 mod tests {
     use super::*;
 
-    const CONFIG: &str = "[site]\ntitle = 'Live'\nbase_url = 'https://example.com/'\nauthor = 'A'\n";
+    const CONFIG: &str =
+        "[site]\ntitle = 'Live'\nbase_url = 'https://example.com/'\nauthor = 'A'\n";
 
     fn article(title: &str, date: &str) -> String {
         format!("---\ntitle: '{title}'\npublish_date: '{date}'\n---\n\nBody of {title}.\n")
@@ -336,7 +350,11 @@ mod tests {
         std::fs::write(&a, article("Alpha, edited", "2025-01-01")).unwrap();
         // b.md changes on disk too, but the batch does not name it: a
         // load that read it again would show the new title.
-        std::fs::write(root.join("content/b.md"), article("Beta, unseen", "2025-02-01")).unwrap();
+        std::fs::write(
+            root.join("content/b.md"),
+            article("Beta, unseen", "2025-02-01"),
+        )
+        .unwrap();
         let outcome = ws.apply(std::slice::from_ref(&a));
         assert_eq!(outcome.reread, vec![a]);
         assert!(outcome.changed && !outcome.config && !outcome.templates);
@@ -367,7 +385,11 @@ mod tests {
         ws.apply(std::slice::from_ref(&d));
         assert!(kept(&ws).starts_with("content/new/d.md"), "{}", kept(&ws));
         assert_eq!(kept(&ws), fresh(root));
-        std::fs::write(&d, "---\ntitle: [unclosed\npublish_date: '2025-04-01'\n---\n").unwrap();
+        std::fs::write(
+            &d,
+            "---\ntitle: [unclosed\npublish_date: '2025-04-01'\n---\n",
+        )
+        .unwrap();
         ws.apply(std::slice::from_ref(&d));
         assert!(kept(&ws).starts_with("content/new/d.md:"), "{}", kept(&ws));
         assert_eq!(kept(&ws), fresh(root));
@@ -417,7 +439,10 @@ mod tests {
         let outcome = ws.apply(std::slice::from_ref(&config));
         assert_eq!(outcome.reread.len(), 3);
         let site = ws.site().unwrap();
-        assert!(site.articles[0].url.as_str().starts_with("https://other.example/"));
+        assert!(site.articles[0]
+            .url
+            .as_str()
+            .starts_with("https://other.example/"));
         assert_eq!(kept(&ws), fresh(root));
     }
 
