@@ -157,6 +157,9 @@ impl Snapshot {
     }
 }
 
+/// A rendering kept: its generation, its controls, and the outcome.
+type Rendered = (u64, Controls, Result<Arc<Preview>, String>);
+
 /// Shared by every request.
 struct App {
     snapshot: watch::Receiver<Arc<Snapshot>>,
@@ -164,7 +167,7 @@ struct App {
     defaults: Controls,
     page: page::Page,
     /// The last rendering for other controls than the defaults.
-    other: Mutex<Option<(u64, Controls, Result<Arc<Preview>, String>)>>,
+    other: Mutex<Option<Rendered>>,
 }
 
 /// Renders `workspace`'s site with `controls`, if it loaded.

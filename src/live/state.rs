@@ -19,6 +19,10 @@ use crate::email::Templates;
 /// One article file as last read.
 type Parsed = Result<Article, Vec<Problem>>;
 
+/// What is run on every site assembled (the preview's placeholder
+/// sender); its error is shown as a problem.
+pub type Prepare = Box<dyn Fn(&mut Site) -> Result<(), String> + Send + Sync>;
+
 /// What a batch of changes did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -47,16 +51,13 @@ pub struct Workspace {
     /// The site made of the above, or every problem, one per line.
     site: Result<Arc<Site>, String>,
     /// Run on every site assembled (the preview's placeholder sender).
-    prepare: Box<dyn Fn(&mut Site) -> Result<(), String> + Send + Sync>,
+    prepare: Prepare,
 }
 
 impl Workspace {
     /// Reads everything under `root`. Never fails: problems are kept and
     /// shown until a later change fixes them.
-    pub fn load(
-        root: &Path,
-        prepare: Box<dyn Fn(&mut Site) -> Result<(), String> + Send + Sync>,
-    ) -> Workspace {
+    pub fn load(root: &Path, prepare: Prepare) -> Workspace {
         let mut workspace = Workspace {
             root: root.to_path_buf(),
             config: Err(String::new()),
