@@ -5,6 +5,9 @@
 //! pending is read from the send ledger, opened read-only: a preview never
 //! changes it, and a missing ledger is the fresh state a first send starts
 //! from (the back catalogue counts as sent).
+//!
+//! With `--serve`, the same rendering ([`Issue`]) feeds the live preview
+//! page ([`crate::live`]) on every save instead of writing files once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! The live preview page: the index of the issue, each email's HTML part
-//! in a desktop (600 px), a phone (375 px) and a dark-mode frame, its
+//! in a desktop (600 px), a phone (375 px) and a dark-mode phone frame, its
 //! text part, headers, size against Gmail's clipping limit and lint
 //! findings, the controls, and the problems that stop a rendering. The
 //! template is built into the binary (it is a tool's page, not the
