@@ -7,6 +7,8 @@
 # Prints median and p95 (benches/live_preview.py does the measuring).
 #
 # usage: bash benches/live-preview.sh [N] [EDITS]
+# PRESSROOM=path/to/pressroom measures that binary instead of building
+# the release one.
 # Needs Debian's chromium and python3-websocket (as .ci/run installs).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -15,11 +17,16 @@ edits="${2:-30}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-echo "building pressroom (release) and the site generator…" >&2
-(cd "$repo" && cargo build --quiet --release)
+binary="${PRESSROOM:-}"
+if [ -z "$binary" ]; then
+  echo "building pressroom (release)…" >&2
+  (cd "$repo" && cargo build --quiet --release)
+  binary="$repo/target/release/pressroom"
+fi
+echo "measuring $binary" >&2
 rustc --edition 2021 -O "$repo/benches/gen.rs" -o "$work/gen"
 "$work/gen" "$n" "$work/gen-out" >/dev/null
 site="$work/gen-out/pressroom"
 cp "$site/config-limit20.toml" "$site/config.toml"
 
-/usr/bin/python3 "$repo/benches/live_preview.py" "$repo/target/release/pressroom" "$site" "$edits"
+/usr/bin/python3 "$repo/benches/live_preview.py" "$binary" "$site" "$edits"
