@@ -62,7 +62,7 @@ pub enum Command {
     New(NewArgs),
     /// Write the next newsletter issue as .html, .txt and .eml files, plus an index.
     #[command(
-        after_help = "Examples:\n  pressroom preview --open\n  pressroom preview --mode per-article --articles welcome,why-we-built-our-publisher-in-rust\n  pressroom preview --to mara@example.com --out /tmp/issue\n\nThe .eml file is byte for byte the message a send would deliver to that\nrecipient (at this time). Lint findings are listed in index.html and on stderr."
+        after_help = "Examples:\n  pressroom preview --open\n  pressroom preview --serve --open        # live page on http://127.0.0.1:1111/\n  pressroom preview --mode per-article --articles welcome,why-we-built-our-publisher-in-rust\n  pressroom preview --to mara@example.com --out /tmp/issue\n\nThe .eml file is byte for byte the message a send would deliver to that\nrecipient (at this time). Lint findings are listed in index.html and on stderr."
     )]
     Preview(PreviewArgs),
     /// Mail what is newly published to every subscriber, once (run it from cron).
@@ -120,12 +120,26 @@ pub struct NewArgs {
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    /// Folder to write the preview files to (relative to the site root).
-    #[arg(long, value_name = "DIR", default_value = "preview")]
-    pub out: PathBuf,
-    /// Open the index in the desktop's browser.
+    /// Folder to write the preview files to, relative to the site root
+    /// (default: preview/; with --serve, nothing is written unless given).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Open the index (with --serve: the live page) in the desktop's browser.
     #[arg(long)]
     pub open: bool,
+    /// Serve a live preview page that renders again on every save of
+    /// config.toml, content/, templates/ or the subscriber list, and
+    /// reloads itself in the browser.
+    #[arg(long)]
+    pub serve: bool,
+    /// Address and port the live preview listens on.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        requires = "serve",
+        default_value = "127.0.0.1:1111"
+    )]
+    pub listen: std::net::SocketAddr,
     /// One digest of new articles, or one email per article (default: email.mode).
     #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,

@@ -22,6 +22,7 @@ pub mod email;
 pub mod error_kind;
 pub mod feed;
 pub mod fs;
+pub mod live;
 pub mod serve;
 pub mod stamp;
 pub mod text;

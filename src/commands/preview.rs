@@ -5,10 +5,14 @@
 //! pending is read from the send ledger, opened read-only: a preview never
 //! changes it, and a missing ledger is the fresh state a first send starts
 //! from (the back catalogue counts as sent).
+//!
+//! With `--serve`, the same rendering ([`Issue`]) feeds the live preview
+//! page ([`crate::live`]) on every save instead of writing files once.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::{Context, Failure, Result};
+use super::{Context, Failure, Result, RunError};
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -20,6 +24,7 @@ use crate::content::{Article, Site};
 use crate::delivery::ledger::{self, Ledger};
 use crate::delivery::subscribers::{Subscribers, SubscribersError};
 use crate::email::{self, Draft, Recipient, Templates};
+use crate::live::{self, state::Workspace};
 
 /// The secret previews sign unsubscribe links with when `PRESSROOM_SECRET`
 /// is not set (such links are for looking at, not for sending).
@@ -42,84 +47,268 @@ struct IndexFinding {
     article: Option<String>,
 }
 
+/// The folder previews are written to without `--out`.
+const DEFAULT_OUT: &str = "preview";
+
 pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
-    let now = super::now(global);
+    if args.serve {
+        return serve(global, args);
+    }
     let mut site = super::load_site(&global.root)?;
     let templates = Templates::load(&global.root)?;
-    if site.config.email.from.is_none() {
-        let host = site
-            .config
-            .site
-            .base_url
-            .host_str()
-            .unwrap_or("example.com")
-            .to_owned();
-        let placeholder = EmailAddress::parse(&format!("newsletter@{host}"))
-            .map_err(|e| InputError(format!("config.toml: email.from: {e}")))?;
-        warn!("email.from is not set in config.toml; the preview uses {placeholder}. Set it before sending.");
-        site.config.email.from = Some(placeholder);
-    }
-    let secret = match std::env::var("PRESSROOM_SECRET") {
-        Ok(secret) if !secret.is_empty() => secret.into_bytes(),
-        _ => {
-            warn!("PRESSROOM_SECRET is not set; unsubscribe links in the preview are signed with a preview-only key");
-            PREVIEW_SECRET.to_vec()
-        }
-    };
-    let recipient = match &args.to {
-        Some(address) => {
-            let email =
-                EmailAddress::parse(address).map_err(|e| InputError(format!("--to: {e}")))?;
-            list_reader(&global.root, &site, Some(email))
-        }
-        None => list_reader(&global.root, &site, None),
-    };
-    let mode = match args.mode {
-        Some(ModeArg::Digest) => Mode::Digest,
-        Some(ModeArg::PerArticle) => Mode::PerArticle,
-        None => site.config.email.mode,
-    };
-    let drafts = select(&global.root, &site, now, mode, args)?;
-    if drafts.is_empty() {
+    placeholder_sender(&mut site, true)?;
+    let issue = Issue::new(global, args);
+    let preview = issue.render(&site, &templates, &controls(args))?;
+    if preview.emails.is_empty() {
         info!("nothing is published yet: no email to preview");
         return Ok(());
     }
+    let out_dir = global
+        .root
+        .join(args.out.as_deref().unwrap_or(Path::new(DEFAULT_OUT)));
+    let (index_path, errors) = write_preview(&site, &out_dir, &preview)?;
+    info!(
+        "{} email(s) written to {}",
+        preview.emails.len(),
+        out_dir.display()
+    );
+    println!("{}", index_path.display());
+    if args.open {
+        open(index_path.as_os_str());
+    }
+    if errors > 0 {
+        return Err(InputError(format!("{errors} lint error(s) in the preview; see above")).into());
+    }
+    Ok(())
+}
 
-    let out_dir = global.root.join(&args.out);
-    let unsubscribe = email::unsubscribe_url(&site, &recipient.email, &secret);
+/// `--serve`: the live preview server, until Ctrl-C or SIGTERM.
+fn serve(global: &Global, args: &PreviewArgs) -> Result<()> {
+    let defaults = controls(args);
+    if let Some(to) = &defaults.to {
+        EmailAddress::parse(to).map_err(|e| InputError(format!("--to: {e}")))?;
+    }
+    let warned = std::sync::atomic::AtomicBool::new(false);
+    let root = global.root.clone();
+    let load = move || {
+        Workspace::load(
+            &root,
+            Box::new(move |site: &mut Site| {
+                let first = !warned.swap(true, std::sync::atomic::Ordering::Relaxed);
+                placeholder_sender(site, first).map_err(|e| format!("{e:#}"))
+            }),
+        )
+    };
+    let renderer: Arc<dyn live::Renderer> = Arc::new(Issue::new(global, args));
+    let listen = args.listen;
+    let open_page = args.open;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let ready = |url: &str| {
+            info!("live preview on {url} (renders again on every save; Ctrl-C stops)");
+            if open_page {
+                open(std::ffi::OsStr::new(url));
+            }
+        };
+        live::run(
+            listener,
+            &global.root,
+            load,
+            renderer,
+            defaults,
+            ready,
+            super::serve::shutdown_signal(),
+        )
+        .await
+        .map_err(RunError)?;
+        info!("stopped");
+        Ok::<(), super::Failure>(())
+    })
+}
+
+/// The command line's choice of mode, articles and reader.
+fn controls(args: &PreviewArgs) -> live::Controls {
+    live::Controls {
+        mode: args.mode.map(|m| match m {
+            ModeArg::Digest => Mode::Digest,
+            ModeArg::PerArticle => Mode::PerArticle,
+        }),
+        articles: args
+            .articles
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        to: args.to.clone(),
+    }
+}
+
+/// Without `email.from`, the preview's sender is `newsletter@` the
+/// site's host (said once, when `warn`).
+fn placeholder_sender(site: &mut Site, warn: bool) -> Result<()> {
+    if site.config.email.from.is_some() {
+        return Ok(());
+    }
+    let host = site
+        .config
+        .site
+        .base_url
+        .host_str()
+        .unwrap_or("example.com")
+        .to_owned();
+    let placeholder = EmailAddress::parse(&format!("newsletter@{host}"))
+        .map_err(|e| InputError(format!("config.toml: email.from: {e}")))?;
+    if warn {
+        warn!("email.from is not set in config.toml; the preview uses {placeholder}. Set it before sending.");
+    }
+    site.config.email.from = Some(placeholder);
+    Ok(())
+}
+
+/// What renders a preview: the settings of one `preview` run. The same
+/// code renders the files and the live page.
+struct Issue {
+    root: PathBuf,
+    now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    secret: Vec<u8>,
+    include_existing: bool,
+    /// `--out`, with `--serve`.
+    out: Option<PathBuf>,
+}
+
+impl Issue {
+    fn new(global: &Global, args: &PreviewArgs) -> Issue {
+        let secret = match std::env::var("PRESSROOM_SECRET") {
+            Ok(secret) if !secret.is_empty() => secret.into_bytes(),
+            _ => {
+                warn!("PRESSROOM_SECRET is not set; unsubscribe links in the preview are signed with a preview-only key");
+                PREVIEW_SECRET.to_vec()
+            }
+        };
+        Issue {
+            root: global.root.clone(),
+            now: global.now,
+            secret,
+            include_existing: args.include_existing,
+            out: args.out.as_ref().map(|out| global.root.join(out)),
+        }
+    }
+
+    /// Every email of the issue `controls` choose, rendered for its
+    /// reader, with its message bytes and lint findings.
+    fn render(
+        &self,
+        site: &Site,
+        templates: &Templates,
+        controls: &live::Controls,
+    ) -> Result<live::Preview> {
+        let now = self
+            .now
+            .unwrap_or_else(|| chrono::Utc::now().fixed_offset());
+        let recipient = match &controls.to {
+            Some(address) => {
+                let email =
+                    EmailAddress::parse(address).map_err(|e| InputError(format!("--to: {e}")))?;
+                list_reader(&self.root, site, Some(email))
+            }
+            None => list_reader(&self.root, site, None),
+        };
+        let mode = controls.mode.unwrap_or(site.config.email.mode);
+        let drafts = select(
+            &self.root,
+            site,
+            now,
+            mode,
+            &controls.articles,
+            self.include_existing,
+        )?;
+        let unsubscribe = email::unsubscribe_url(site, &recipient.email, &self.secret);
+        let mut emails = Vec::new();
+        for (n, draft) in drafts.iter().enumerate() {
+            let rendered = email::render(site, templates, draft, &recipient, &unsubscribe)
+                .map_err(|e| match e {
+                    email::RenderError::MissingField { message, field } => InputError(format!(
+                        "{message}: the preview's reader ({}) has no `{field}`; add a `{field}` column to the subscriber list, \
+                         or test for it with `{{% if recipient.fields.{field} is defined %}}`",
+                        recipient.email
+                    )),
+                    e => InputError(e.to_string()),
+                })?;
+            let message = email::build_message(site, &rendered, &recipient, now)
+                .map_err(|e| InputError(e.to_string()))?;
+            emails.push(live::PreviewEmail {
+                stem: format!("{:02}-{}", n + 1, draft.articles[0].slug),
+                subject: rendered.subject.clone(),
+                articles: rendered.articles.iter().map(|a| a.title.clone()).collect(),
+                findings: email::lint(&rendered),
+                eml: message.formatted(),
+                html: rendered.html,
+                text: rendered.text,
+            });
+        }
+        let note = if drafts.iter().any(|d| d.fallback) {
+            "nothing new is pending, so this shows the newest published articles"
+        } else {
+            "the issue a send would mail next"
+        };
+        Ok(live::Preview {
+            note: note.to_owned(),
+            recipient: recipient.email.as_str().to_owned(),
+            emails,
+        })
+    }
+}
+
+impl live::Renderer for Issue {
+    fn render(
+        &self,
+        site: &Site,
+        templates: &Templates,
+        controls: &live::Controls,
+    ) -> std::result::Result<live::Preview, String> {
+        Issue::render(self, site, templates, controls).map_err(|e| format!("{e:#}"))
+    }
+
+    fn rendered(&self, site: &Site, preview: &live::Preview) -> std::result::Result<(), String> {
+        match &self.out {
+            Some(out) if !preview.emails.is_empty() => write_preview(site, out, preview)
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}")),
+            _ => {
+                warn_findings(preview.emails.iter().flat_map(|e| &e.findings));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes each email as `.html`, `.txt` and `.eml` and the index into
+/// `out_dir`, saying each lint finding; returns the index's path and the
+/// number of lint errors.
+fn write_preview(site: &Site, out_dir: &Path, preview: &live::Preview) -> Result<(PathBuf, usize)> {
     let mut index = Vec::new();
     let mut errors = 0;
-    for (n, draft) in drafts.iter().enumerate() {
-        let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)
-            .map_err(|e| match e {
-                email::RenderError::MissingField { message, field } => InputError(format!(
-                    "{message}: the preview's reader ({}) has no `{field}`; add a `{field}` column to the subscriber list, \
-                     or test for it with `{{% if recipient.fields.{field} is defined %}}`",
-                    recipient.email
-                )),
-                e => InputError(e.to_string()),
-            })?;
-        let message = email::build_message(&site, &rendered, &recipient, now)
-            .map_err(|e| InputError(e.to_string()))?;
-        let eml = message.formatted();
-        let stem = format!("{:02}-{}", n + 1, draft.articles[0].slug);
-        write(&out_dir, &format!("{stem}.html"), rendered.html.as_bytes())?;
-        write(&out_dir, &format!("{stem}.txt"), rendered.text.as_bytes())?;
-        write(&out_dir, &format!("{stem}.eml"), &eml)?;
-        let findings = email::lint(&rendered);
-        for finding in &findings {
-            if finding.severity == email::Severity::Error {
-                errors += 1;
-            }
-            warn!("{finding}");
-        }
+    for email in &preview.emails {
+        let stem = &email.stem;
+        write(out_dir, &format!("{stem}.html"), email.html.as_bytes())?;
+        write(out_dir, &format!("{stem}.txt"), email.text.as_bytes())?;
+        write(out_dir, &format!("{stem}.eml"), &email.eml)?;
+        errors += warn_findings(&email.findings);
         index.push(IndexEntry {
-            stem,
-            subject: rendered.subject.clone(),
-            articles: rendered.articles.iter().map(|a| a.title.clone()).collect(),
-            html_size: kilobytes(rendered.html.len()),
-            eml_size: kilobytes(eml.len()),
-            findings: findings
+            stem: stem.clone(),
+            subject: email.subject.clone(),
+            articles: email.articles.clone(),
+            html_size: kilobytes(email.html.len()),
+            eml_size: kilobytes(email.eml.len()),
+            findings: email
+                .findings
                 .iter()
                 .map(|f| IndexFinding {
                     severity: f.severity.to_string(),
@@ -129,22 +318,21 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
                 .collect(),
         });
     }
-    let note = if drafts.iter().any(|d| d.fallback) {
-        "nothing new is pending, so this shows the newest published articles"
-    } else {
-        "the issue a send would mail next"
-    };
-    let index_html = render_index(&site, &recipient, &index, note)?;
-    let index_path = write(&out_dir, "index.html", index_html.as_bytes())?;
-    info!("{} email(s) written to {}", index.len(), out_dir.display());
-    println!("{}", index_path.display());
-    if args.open {
-        open(&index_path);
+    let index_html = render_index(site, &preview.recipient, &index, &preview.note)?;
+    let index_path = write(out_dir, "index.html", index_html.as_bytes())?;
+    Ok((index_path, errors))
+}
+
+/// Says each finding on stderr; returns how many are errors.
+fn warn_findings<'a>(findings: impl IntoIterator<Item = &'a email::Finding>) -> usize {
+    let mut errors = 0;
+    for finding in findings {
+        if finding.severity == email::Severity::Error {
+            errors += 1;
+        }
+        warn!("{finding}");
     }
-    if errors > 0 {
-        return Err(InputError(format!("{errors} lint error(s) in the preview; see above")).into());
-    }
-    Ok(())
+    errors
 }
 
 /// The reader a preview is for, with the subscriber list's columns so
@@ -199,10 +387,10 @@ fn select<'a>(
     site: &'a Site,
     now: chrono::DateTime<chrono::FixedOffset>,
     mode: Mode,
-    args: &PreviewArgs,
+    slugs: &[String],
+    include_existing: bool,
 ) -> Result<Vec<Draft<'a>>> {
     let max = site.config.email.digest_max;
-    let (slugs, include_existing) = (&args.articles, args.include_existing);
     if slugs.is_empty() {
         let published: Vec<&str> = site.published(now).map(|a| a.id.as_str()).collect();
         let ledger_path = super::ledger_path(root, &site.config);
@@ -253,12 +441,7 @@ fn kilobytes(bytes: usize) -> String {
     format!("{:.1} KB", bytes as f64 / 1024.0)
 }
 
-fn render_index(
-    site: &Site,
-    recipient: &Recipient,
-    emails: &[IndexEntry],
-    note: &str,
-) -> Result<String> {
+fn render_index(site: &Site, recipient: &str, emails: &[IndexEntry], note: &str) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     // Built into the binary: a failure here is not the user's input.
@@ -272,7 +455,7 @@ fn render_index(
     template
         .render(minijinja::context! {
             site_title => site.config.site.title,
-            recipient => recipient.email.as_str(),
+            recipient => recipient,
             emails => emails,
             note => note,
         })
@@ -282,7 +465,7 @@ fn render_index(
 
 /// Opens `path` with the desktop's browser (`$BROWSER`, else xdg-open or
 /// open). Failing to open is reported, not fatal: the files are written.
-fn open(path: &Path) {
+fn open(path: &std::ffi::OsStr) {
     let browser = std::env::var("BROWSER").ok().filter(|b| !b.is_empty());
     let candidates: Vec<String> = browser
         .into_iter()
@@ -299,5 +482,8 @@ fn open(path: &Path) {
             return;
         }
     }
-    warn!("could not open a browser; open {} yourself", path.display());
+    warn!(
+        "could not open a browser; open {} yourself",
+        path.to_string_lossy()
+    );
 }

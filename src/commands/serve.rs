@@ -103,7 +103,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
 }
 
 /// Completes on SIGTERM (systemd's stop) or Ctrl-C.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

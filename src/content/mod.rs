@@ -235,6 +235,18 @@ impl Site {
                 Err(mut p) => problems.append(&mut p),
             }
         }
+        Site::from_articles(config, articles, problems).map(|site| (site, stamps))
+    }
+
+    /// The site made of `articles` (loaded one by one, in file order) when
+    /// `problems` (those met loading them, in file order) is empty and no
+    /// two of them share a slug or an id: what [`Site::load`] does once
+    /// every file is read, for a caller that keeps articles between loads.
+    pub fn from_articles(
+        config: Config,
+        articles: Vec<Article>,
+        mut problems: Vec<Problem>,
+    ) -> Result<Site, LoadError> {
         problems.extend(duplicates(&articles));
         if !problems.is_empty() {
             return Err(LoadError { problems });
@@ -250,7 +262,7 @@ impl Site {
         });
         let mut slots: Vec<Option<Article>> = articles.into_iter().map(Some).collect();
         let articles = order.iter().filter_map(|&i| slots[i].take()).collect();
-        Ok((Site { config, articles }, stamps))
+        Ok(Site { config, articles })
     }
 
     /// Articles public at `now`, newest first.
@@ -294,6 +306,17 @@ pub struct DeferredBody {
 
 /// An article, or the problems of its file.
 type Loaded = Result<Article, Vec<Problem>>;
+
+/// One article file of `root`'s content folder, read and parsed as
+/// [`Site::load`] reads each file (body included): the article, or every
+/// problem of that file.
+pub fn load_file(root: &Path, config: &Config, path: &Path) -> Result<Article, Vec<Problem>> {
+    let content_dir = root.join(&config.site.content_dir);
+    let source = display_path(root, path);
+    let relative = path.strip_prefix(&content_dir).unwrap_or(path);
+    let mut buffer = Vec::new();
+    load_article(config, path, &source, relative, &mut buffer, Bodies::Loaded).1
+}
 
 /// One file to an article (or its problems), and the file's stamp taken
 /// before it was read.

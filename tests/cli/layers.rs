@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["bounce", "content"],
     &["email", "feed"],
     &["cache", "delivery"],
-    &["serve"],
+    &["live", "serve"],
     &["commands"],
 ];
 

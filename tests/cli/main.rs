@@ -14,6 +14,7 @@ mod delivery;
 mod feeds;
 mod install;
 mod layers;
+mod live_preview;
 mod mail;
 mod preview;
 mod readers;
