@@ -191,11 +191,13 @@ pub struct UnsubscribeArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).multiple(false)))]
 pub struct BouncesArgs {
-    /// A Maildir: every message in new/ and cur/ not yet flagged seen;
-    /// each is marked (moved to cur/ with the S flag) once recorded.
+    /// A Maildir (relative to the site root): every message in new/ and
+    /// cur/ not yet flagged seen; each is marked (moved to cur/ with the S
+    /// flag) once recorded.
     #[arg(long, value_name = "DIR", group = "input")]
     pub maildir: Option<PathBuf>,
-    /// An mbox file, read whole and left unchanged.
+    /// An mbox file (relative to the site root), read whole and left
+    /// unchanged.
     #[arg(long, value_name = "FILE", group = "input")]
     pub mbox: Option<PathBuf>,
     /// `-`: one message on stdin (for an MTA alias such as

@@ -656,6 +656,17 @@ impl Ledger {
         &self.path
     }
 
+    /// Lets SQLite keep up to `mib` MiB of pages in memory instead of its
+    /// default 2 MiB, for a long run of writes with scattered keys (a
+    /// batch of bounce reports): a transaction then writes each page it
+    /// changes once, at commit, instead of spilling pages to the WAL as
+    /// it goes. Memory stays bounded by `mib`, whatever the run's length.
+    pub fn set_cache_mib(&mut self, mib: u32) -> Result<(), LedgerError> {
+        self.conn
+            .pragma_update(None, "cache_size", -(i64::from(mib) * 1024))
+            .map_err(self.sql())
+    }
+
     /// The schema version in use.
     pub fn schema_version(&self) -> Result<i64, LedgerError> {
         self.conn

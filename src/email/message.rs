@@ -469,6 +469,51 @@ mod tests {
         assert_eq!(&derived, message.envelope());
     }
 
+    /// With `[bounces] address`, the envelope sender is the signed VERP
+    /// address of this delivery; the From header stays `email.from`, and
+    /// the Message-ID starts with the digest the tag's key comes from.
+    #[test]
+    fn the_envelope_sender_is_the_verp_address_when_bounces_come_back() {
+        let site = sample_site_with(&format!(
+            "{EMAIL}\n[bounces]\naddress = 'bounces@dispatch.example.com'\n"
+        ));
+        let mut email = render_one(&site);
+        let recipient = sample_recipient();
+        let plain = build_message(&site, &email, &recipient, now()).unwrap();
+        assert_eq!(
+            plain.envelope().from().map(ToString::to_string).as_deref(),
+            Some("news@dispatch.example.com")
+        );
+        email.return_path = return_path(&site, &email.issue_id, &recipient.email, b"k").unwrap();
+        let path = email.return_path.clone().unwrap();
+        let tag = verp::tag_of(path.as_str()).unwrap();
+        let key = verp::verify_tag(tag, b"k").unwrap();
+        assert_eq!(
+            key,
+            verp::delivery_key(&email.issue_id, &recipient.email.normalized())
+        );
+        let message = build_message(&site, &email, &recipient, now()).unwrap();
+        assert_eq!(
+            message
+                .envelope()
+                .from()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some(path.as_str())
+        );
+        let raw = formatted(&message);
+        let headers = headers(&raw);
+        assert!(headers.contains(&"From: \"The Dispatch\" <news@dispatch.example.com>".to_owned()));
+        let id = message_id(&site, &email.issue_id, &recipient.email);
+        assert!(id.starts_with(&format!("<{}", hex::encode(key))), "{id}");
+        // Without a bounce address there is no return path to set.
+        let site = sample_site_with(EMAIL);
+        assert_eq!(
+            return_path(&site, "i", &recipient.email, b"k").unwrap(),
+            None
+        );
+    }
+
     #[test]
     fn missing_from_is_an_error() {
         let site = sample_site_with("");
