@@ -232,7 +232,7 @@ impl Issue {
         let unsubscribe = email::unsubscribe_url(site, &recipient.email, &self.secret);
         let mut emails = Vec::new();
         for (n, draft) in drafts.iter().enumerate() {
-            let rendered = email::render(site, templates, draft, &recipient, &unsubscribe)
+            let mut rendered = email::render(site, templates, draft, &recipient, &unsubscribe)
                 .map_err(|e| match e {
                     email::RenderError::MissingField { message, field } => InputError(format!(
                         "{message}: the preview's reader ({}) has no `{field}`; add a `{field}` column to the subscriber list, \
@@ -241,14 +241,25 @@ impl Issue {
                     )),
                     e => InputError(e.to_string()),
                 })?;
+            rendered.return_path =
+                email::return_path(site, &rendered.issue_id, &recipient.email, &self.secret)
+                    .map_err(|e| InputError(e.to_string()))?;
             let message = email::build_message(site, &rendered, &recipient, now)
                 .map_err(|e| InputError(e.to_string()))?;
+            let mut eml = message.formatted();
+            // The receiving server records the envelope sender as the first
+            // header; show it as the reader's copy will have it.
+            if let Some(path) = &rendered.return_path {
+                let mut with = format!("Return-Path: <{path}>\r\n").into_bytes();
+                with.append(&mut eml);
+                eml = with;
+            }
             emails.push(live::PreviewEmail {
                 stem: format!("{:02}-{}", n + 1, draft.articles[0].slug),
                 subject: rendered.subject.clone(),
                 articles: rendered.articles.iter().map(|a| a.title.clone()).collect(),
                 findings: email::lint(&rendered),
-                eml: message.formatted(),
+                eml,
                 html: rendered.html,
                 text: rendered.text,
             });
