@@ -812,8 +812,16 @@ fn read_line(tcp: &mut TcpStream) -> io::Result<Vec<u8>> {
 /// plaintext.
 fn starttls(settings: &ImapSettings, mut tcp: TcpStream) -> Result<TcpStream, ImapError> {
     let lost = |e: io::Error| {
+        let what = if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            "no answer in time".to_owned()
+        } else {
+            e.to_string()
+        };
         settings.fail(format!(
-            "connection lost before STARTTLS: {e} (is this the STARTTLS port? use imaps:// for the TLS port)"
+            "no STARTTLS: {what} (is this the STARTTLS port? use imaps:// for the TLS port)"
         ))
     };
     let greeting = read_line(&mut tcp).map_err(lost)?;
