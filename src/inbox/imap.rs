@@ -389,6 +389,9 @@ pub struct Mailbox {
     /// Messages not yet processed, ascending, not yet fetched.
     pending: std::collections::VecDeque<Uid>,
     searched: bool,
+    /// Fetched, not yet handed out by [`Mailbox::next_message`].
+    queue: std::collections::VecDeque<(Uid, Vec<u8>)>,
+    logged_out: bool,
 }
 
 impl std::fmt::Debug for Mailbox {
@@ -554,6 +557,8 @@ impl Mailbox {
             uidplus,
             pending: Default::default(),
             searched: false,
+            queue: Default::default(),
+            logged_out: false,
         })
     }
 
@@ -601,6 +606,7 @@ impl Mailbox {
     /// fetched. Sizes are asked first so a batch stays under 8 MiB.
     pub fn next_batch(&mut self) -> Result<Option<Batch>, ImapError> {
         self.unprocessed()?;
+        self.forget_unsolicited();
         if self.pending.is_empty() {
             return Ok(None);
         }
@@ -655,12 +661,29 @@ impl Mailbox {
         Ok(Some(Batch { fetches, missing }))
     }
 
+    /// The next unprocessed message, owned: a batch is fetched when the
+    /// previous one is used up, so memory holds one batch at most.
+    pub fn next_message(&mut self) -> Result<Option<(Uid, Vec<u8>)>, ImapError> {
+        while self.queue.is_empty() {
+            let Some(batch) = self.next_batch()? else {
+                return Ok(None);
+            };
+            self.queue = batch
+                .messages()
+                .into_iter()
+                .map(|m| (m.uid, m.bytes.to_vec()))
+                .collect();
+        }
+        Ok(self.queue.pop_front())
+    }
+
     /// Marks `uids` processed and, with `--move-to`, moves them there.
     /// Call it only after what they said is recorded.
     pub fn finish(&mut self, uids: &[Uid]) -> Result<(), ImapError> {
         if uids.is_empty() {
             return Ok(());
         }
+        self.forget_unsolicited();
         let set = uid_set(uids);
         let flag = match self.marking {
             Marking::Keyword => PROCESSED,
@@ -696,9 +719,23 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Drops the untagged EXPUNGE / EXISTS / FETCH news the client keeps
+    /// for us (moves make one per message): memory stays flat.
+    fn forget_unsolicited(&mut self) {
+        drop(self.session.take_all_unsolicited());
+    }
+
     /// Says goodbye; a failure here loses nothing.
     pub fn close(mut self) {
-        let _ = self.session.logout();
+        self.logout();
+    }
+
+    /// LOGOUT, once; a failure here loses nothing.
+    pub fn logout(&mut self) {
+        if !self.logged_out {
+            self.logged_out = true;
+            let _ = self.session.logout();
+        }
     }
 }
 

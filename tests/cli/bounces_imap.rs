@@ -14,7 +14,11 @@ use chrono::Utc;
 use pressroom::error_kind::{ErrorKind, HasKind};
 use pressroom::inbox::imap::{ImapError, ImapSettings, Mailbox, Marking, Password};
 
-use crate::common::{run_tool, PYTHON, REPO};
+use pressroom::address::EmailAddress;
+use pressroom::delivery::ledger::{IssueId, IssueKind, Ledger, NewIssue};
+use pressroom::email::verp;
+
+use crate::common::{run_tool, Run, TestSite, BIN, NOW, PYTHON, REPO};
 
 /// The certificate `.ci/imap-server` made for the test server.
 pub const IMAP_CERT: &str = "/etc/pressroom-imap/imap.crt";
@@ -23,7 +27,7 @@ pub const IMAP_PASSWORD: &str = "imap-test-password";
 const SETUP_HINT: &str = "run `bash .ci/imap-server` as root (it installs and starts Dovecot)";
 
 pub fn require_dovecot() {
-    for port in [10993, 10143] {
+    for port in [10993, 10143, 10994] {
         if TcpStream::connect(("127.0.0.1", port)).is_err() {
             panic!("Dovecot is not listening on 127.0.0.1:{port}: {SETUP_HINT}");
         }
@@ -234,6 +238,42 @@ fn processed_messages_move_to_the_folder_with_their_keyword() {
     }
 }
 
+#[test]
+fn without_move_messages_are_copied_then_expunged_by_uid_and_nothing_else_goes() {
+    require_dovecot();
+    let folder = unique_folder("imap-nomove");
+    let done = format!("{folder}/Done");
+    imap_box(&["create", &folder, &done]);
+    let messages: Vec<Vec<u8>> = (0..4).map(tricky_message).collect();
+    let uids = append(&folder, &messages);
+    // Someone else marked one \Deleted and has not expunged it yet: an
+    // EXPUNGE of the whole mailbox would take it too.
+    imap_box(&["store", &folder, &uids[3].to_string(), "\\Deleted"]);
+
+    // Port 10994: the same Dovecot mail, a CAPABILITY without MOVE.
+    let mut mailbox =
+        Mailbox::open(settings(&url("imaps", 10994, &folder), IMAP_PASSWORD, Some(&done)).unwrap())
+            .unwrap();
+    assert_eq!(
+        mailbox.unprocessed().unwrap(),
+        3,
+        "the \\Deleted one is not ours to read"
+    );
+    mailbox.finish(&uids[..2]).unwrap();
+    mailbox.close();
+
+    let left = state(&folder);
+    let left_uids: Vec<u32> = left.iter().map(|m| m.uid).collect();
+    assert_eq!(left_uids, [uids[2], uids[3]], "{left:?}");
+    assert_eq!(left[1].flags, ["\\Deleted"]);
+    let moved = state(&done);
+    assert_eq!(moved.len(), 2);
+    for (m, original) in moved.iter().zip(&messages) {
+        assert_eq!(&m.bytes, original);
+        assert_eq!(m.flags, ["$PressroomProcessed"]);
+    }
+}
+
 fn server_error(result: Result<Mailbox, ImapError>) -> String {
     let e = result.expect_err("the mailbox should not open");
     assert_eq!(e.kind(), ErrorKind::Run, "{e}");
@@ -366,4 +406,275 @@ fn a_refused_connection_and_a_server_that_hangs_up_stop_the_run() {
         e.contains("hung up during CAPABILITY") || e.contains("connection lost during CAPABILITY"),
         "{e}"
     );
+}
+
+// ---------- `pressroom bounces --imap`, end to end ----------
+
+const SECRET: &str = "imap-test-secret-0123456789abcdef";
+const BOUNCES: &str = "bounces@dispatch.example.com";
+
+/// Runs `pressroom --root SITE --now NOW bounces ARGS…` with `password`
+/// as PRESSROOM_IMAP_PASSWORD and prints what it printed.
+fn bounces(site: &TestSite, args: &[&str], password: &str) -> Run {
+    let mut all: Vec<String> = vec![
+        "--root".into(),
+        site.root().to_string_lossy().into_owned(),
+        "--now".into(),
+        NOW.into(),
+        "bounces".into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let output = Command::new(BIN)
+        .args(&all)
+        .current_dir(site.root())
+        .env_remove("PRESSROOM_LOG")
+        .env("NO_COLOR", "1")
+        .env("PRESSROOM_SECRET", SECRET)
+        .env("PRESSROOM_IMAP_PASSWORD", password)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    let run = Run {
+        args: all,
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    println!("{run}\n");
+    run
+}
+
+/// A delivery status notification (RFC 3464) for `reader`, sent back to
+/// the VERP address its message went out with.
+fn dsn(verp: &str, reader: &str, status: &str, n: usize) -> Vec<u8> {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n\
+To: {verp}\r\n\
+Subject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-{n}-{nanos}@mx.example.net>\r\n\
+Date: Sun, 29 Nov 2026 11:00:00 +0000\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b{n}\"\r\n\
+\r\n\
+--b{n}\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+Your message could not be delivered to {reader}.\r\n\
+--b{n}\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.net\r\n\
+\r\n\
+Final-Recipient: rfc822; {reader}\r\n\
+Action: failed\r\n\
+Status: {status}\r\n\
+Diagnostic-Code: smtp; 550 {status} mailbox unavailable\r\n\
+--b{n}--\r\n",
+        nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+    .into_bytes()
+}
+
+/// An abuse report (ARF, RFC 5965) about the message sent to `reader`.
+fn complaint(verp: &str, reader: &str, n: usize) -> Vec<u8> {
+    format!(
+        "From: Feedback Loop <fbl@isp.example.org>\r\n\
+To: {verp}\r\n\
+Subject: Abuse report\r\n\
+Message-ID: <arf-{n}-{nanos}@isp.example.org>\r\n\
+Date: Sun, 29 Nov 2026 11:05:00 +0000\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=feedback-report; boundary=\"f{n}\"\r\n\
+\r\n\
+--f{n}\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+This is an email abuse report.\r\n\
+--f{n}\r\n\
+Content-Type: message/feedback-report\r\n\
+\r\n\
+Feedback-Type: abuse\r\n\
+User-Agent: ExampleFBL/1.0\r\n\
+Version: 1\r\n\
+Original-Rcpt-To: <{reader}>\r\n\
+--f{n}\r\n\
+Content-Type: text/rfc822-headers\r\n\
+\r\n\
+From: dispatch@example.com\r\n\
+To: {reader}\r\n\
+Subject: Rust at the Edge\r\n\
+--f{n}--\r\n",
+        nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+    .into_bytes()
+}
+
+/// The sample site with `[bounces] address` and a ledger in which issue
+/// `2026-11-29-edge` was sent to three readers; their VERP addresses.
+fn site_with_sent_issue() -> (TestSite, Vec<(String, String)>) {
+    let site = TestSite::sample();
+    let mut config = site.read("config.toml");
+    config.push_str(&format!("\n[bounces]\naddress = \"{BOUNCES}\"\n"));
+    site.write("config.toml", config);
+    std::fs::create_dir_all(site.path(".pressroom")).unwrap();
+    let mut ledger = Ledger::open(&site.path(".pressroom/state.db")).unwrap();
+    let id = IssueId::parse("2026-11-29-edge").unwrap();
+    let readers: Vec<EmailAddress> = ["mara@example.org", "jun@example.org", "ines@example.org"]
+        .iter()
+        .map(|a| EmailAddress::parse(a).unwrap())
+        .collect();
+    let articles = vec!["tag:example.com,2026:edge".to_owned()];
+    let now = Utc::now();
+    ledger
+        .create_issue(
+            &NewIssue {
+                id: &id,
+                kind: IssueKind::Article,
+                article_ids: &articles,
+                subject: "Rust at the Edge",
+                content: b"{}",
+            },
+            readers
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>),
+            now,
+        )
+        .unwrap();
+    let bounce_box = EmailAddress::parse(BOUNCES).unwrap();
+    let mut out = Vec::new();
+    for reader in &readers {
+        ledger
+            .mark_sent(&id, &reader.normalized(), "250 2.0.0 Ok: queued", now)
+            .unwrap();
+        let verp =
+            verp::bounce_address(&bounce_box, id.as_str(), reader, SECRET.as_bytes()).unwrap();
+        out.push((reader.to_string(), verp.to_string()));
+    }
+    (site, out)
+}
+
+/// (reader, reason) of every suppression, each checked to come from IMAP.
+fn suppressed(site: &TestSite) -> Vec<(String, String)> {
+    Ledger::open(&site.path(".pressroom/state.db"))
+        .unwrap()
+        .suppressions()
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            assert_eq!(s.how.as_deref(), Some("imap"), "{s:?}");
+            (s.recipient, s.reason)
+        })
+        .collect()
+}
+
+#[test]
+fn bounces_from_an_imap_mailbox_suppress_readers_once_and_are_moved() {
+    require_dovecot();
+    let folder = unique_folder("imap-command");
+    let done = format!("{folder}/Processed");
+    imap_box(&["create", &folder, &done]);
+    let (site, readers) = site_with_sent_issue();
+    let (mara, mara_verp) = &readers[0];
+    let (jun, jun_verp) = &readers[1];
+    // The reports name addresses the readers forward to: only the VERP
+    // tag of the address they came back to says whose they are.
+    let messages = vec![
+        dsn(mara_verp, "mara.forwarded@mx.example.net", "5.1.1", 1),
+        complaint(jun_verp, "jun.forwarded@isp.example.org", 2),
+        b"From: friend@example.net\r\nTo: bounces@dispatch.example.com\r\nSubject: hello\r\n\r\nJust a note.\r\n".to_vec(),
+    ];
+    let uids = append(&folder, &messages);
+    let url = url("imaps", 10993, &folder);
+    let args = [
+        "--imap",
+        &url,
+        "--imap-ca-file",
+        IMAP_CERT,
+        "--move-to",
+        &done,
+    ];
+
+    // A wrong password: exit 2, one line naming the server, nothing changed.
+    let wrong = bounces(&site, &args, "not-the-password");
+    wrong.assert_code(2);
+    assert!(
+        wrong
+            .stderr
+            .contains("IMAP server localhost:10993: login as `bounces@localhost` refused"),
+        "{wrong}"
+    );
+    assert!(!wrong.stderr.contains("not-the-password"), "{wrong}");
+    assert_eq!(suppressed(&site), []);
+    assert_eq!(state(&folder).len(), 3);
+    assert!(state(&folder).iter().all(|m| m.flags.is_empty()));
+
+    let first = bounces(&site, &args, IMAP_PASSWORD);
+    first.assert_code(0);
+    assert!(first.stdout.contains("3 message(s) read from"), "{first}");
+    assert!(
+        first.stdout.contains(&format!("suppressed {mara}")),
+        "{first}"
+    );
+    assert!(
+        first.stdout.contains(&format!("suppressed {jun}")),
+        "{first}"
+    );
+    assert_eq!(
+        suppressed(&site),
+        [
+            (jun.clone(), "complained".to_owned()),
+            (mara.clone(), "hard_bounce".to_owned())
+        ]
+    );
+    // All three left the mailbox for the folder, with the keyword.
+    assert_eq!(state(&folder).len(), 0, "{:?}", state(&folder));
+    let moved = state(&done);
+    assert_eq!(moved.len(), 3);
+    for (m, original) in moved.iter().zip(&messages) {
+        assert_eq!(&m.bytes, original);
+        assert_eq!(m.flags, ["$PressroomProcessed"]);
+    }
+    assert_eq!(uids.len(), 3);
+
+    // The next run finds nothing to do.
+    let second = bounces(&site, &args, IMAP_PASSWORD);
+    second.assert_code(0);
+    assert!(second.stdout.contains("0 message(s) read from"), "{second}");
+    assert!(!second.stdout.contains("suppressed mara"), "{second}");
+}
+
+#[test]
+fn a_message_that_is_no_mail_is_named_by_its_uid_and_left_unmarked() {
+    require_dovecot();
+    let folder = unique_folder("imap-unreadable");
+    imap_box(&["create", &folder]);
+    let (site, readers) = site_with_sent_issue();
+    let (ines, ines_verp) = &readers[2];
+    let uids = append(
+        &folder,
+        &[
+            b"this is no mail message at all\r\n".to_vec(),
+            dsn(ines_verp, ines, "5.2.1", 3),
+        ],
+    );
+    let url = url("imap", 10143, &folder);
+    let args = ["--imap", &url, "--imap-ca-file", IMAP_CERT];
+    let run = bounces(&site, &args, IMAP_PASSWORD);
+    run.assert_code(1);
+    assert!(run.stderr.contains(&format!("UID {}", uids[0])), "{run}");
+    assert_eq!(
+        suppressed(&site),
+        [(ines.clone(), "hard_bounce".to_owned())]
+    );
+    let held = state(&folder);
+    assert!(
+        held[0].flags.is_empty(),
+        "the bad one stays unmarked: {held:?}"
+    );
+    assert_eq!(held[1].flags, ["$PressroomProcessed"], "{held:?}");
+
+    // Run again: only the bad one is read.
+    let again = bounces(&site, &args, IMAP_PASSWORD);
+    again.assert_code(1);
+    assert!(again.stdout.contains("1 message(s) read from"), "{again}");
 }

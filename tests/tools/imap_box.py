@@ -6,6 +6,7 @@ the server's state through a client that is not the one under test.
   imap_box.py create FOLDER…        create folders (an existing one is kept)
   imap_box.py append FOLDER FILE…   APPEND each file's bytes as they are;
                                     prints one UID a line (APPENDUID)
+  imap_box.py store FOLDER UID FLAG  add FLAG (e.g. \\Deleted) to one message
   imap_box.py state FOLDER          prints JSON: [{"uid", "flags", "bytes"}]
                                     in UID order, "bytes" as Latin-1 text
                                     (read with BODY.PEEK[]: marks nothing)
@@ -64,6 +65,10 @@ def main(argv):
             if not found:
                 sys.exit(f"imap_box: APPEND gave no APPENDUID: {data!r}")
             print(found.group(1).decode())
+    elif command == "store":
+        uid, flag = rest
+        check(box.select(quoted(folder)), f"SELECT {folder}")
+        check(box.uid("STORE", uid, "+FLAGS.SILENT", f"({flag})"), "UID STORE")
     elif command == "state":
         check(box.select(quoted(folder), readonly=True), f"SELECT {folder}")
         data = check(box.uid("SEARCH", None, "ALL"), "UID SEARCH")
