@@ -165,7 +165,13 @@ impl Mailbox for Maildir {
             match fs::read(entry.path()) {
                 Ok(raw) => return Some(Ok(Message { name, raw })),
                 // Taken meanwhile (another run, a mail client): not ours.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // A link to nothing is still there, and named.
+                Err(e)
+                    if e.kind() == io::ErrorKind::NotFound
+                        && fs::symlink_metadata(entry.path()).is_err() =>
+                {
+                    continue
+                }
                 // A folder, or anything else that is not a message file.
                 Err(e) if e.kind() == io::ErrorKind::IsADirectory => continue,
                 Err(e) => {
