@@ -678,3 +678,136 @@ fn a_message_that_is_no_mail_is_named_by_its_uid_and_left_unmarked() {
     again.assert_code(1);
     assert!(again.stdout.contains("1 message(s) read from"), "{again}");
 }
+
+/// A scripted IMAP server on 127.0.0.1 (plaintext: `tls=none` is allowed
+/// to loopback) holding `count` copies of `message`. It answers as
+/// Dovecot does until the fetch of the last message's body, then hangs
+/// up mid-run, which a real server will not do on cue. Returns its port
+/// and the commands it received.
+fn server_that_hangs_up_at_the_last_body(
+    message: Vec<u8>,
+    count: u32,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (socket, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(socket.try_clone().unwrap());
+        let mut out = socket;
+        let mut received = Vec::new();
+        out.write_all(b"* OK scripted server ready\r\n").unwrap();
+        let uids = |set: &str| -> Vec<u32> {
+            set.split(',')
+                .flat_map(|part| match part.split_once(':') {
+                    Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect(),
+                    None => vec![part.parse().unwrap()],
+                })
+                .collect()
+        };
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return received;
+            }
+            let line = line.trim_end().to_owned();
+            let (tag, command) = line.split_once(' ').unwrap();
+            received.push(command.to_owned());
+            let upper = command.to_ascii_uppercase();
+            let reply: Vec<u8> = if upper == "CAPABILITY" {
+                format!("* CAPABILITY IMAP4rev1 AUTH=PLAIN MOVE UIDPLUS\r\n{tag} OK done\r\n")
+                    .into()
+            } else if upper.starts_with("AUTHENTICATE PLAIN") {
+                out.write_all(b"+ \r\n").unwrap();
+                let mut response = String::new();
+                reader.read_line(&mut response).unwrap();
+                format!("{tag} OK logged in\r\n").into()
+            } else if upper.starts_with("SELECT") {
+                format!(
+                    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+                     * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n\
+                     * {count} EXISTS\r\n* 0 RECENT\r\n\
+                     * OK [UIDVALIDITY 1764000000] UIDs valid\r\n\
+                     * OK [UIDNEXT {}] Predicted next UID\r\n\
+                     {tag} OK [READ-WRITE] Select completed.\r\n",
+                    count + 1
+                )
+                .into()
+            } else if upper.starts_with("UID SEARCH") {
+                let all: Vec<String> = (1..=count).map(|u| u.to_string()).collect();
+                format!(
+                    "* SEARCH {}\r\n{tag} OK Search completed.\r\n",
+                    all.join(" ")
+                )
+                .into()
+            } else if upper.starts_with("UID FETCH") && upper.contains("RFC822.SIZE") {
+                let set = command.split(' ').nth(2).unwrap();
+                let mut r = String::new();
+                for uid in uids(set) {
+                    r.push_str(&format!(
+                        "* {uid} FETCH (UID {uid} RFC822.SIZE {})\r\n",
+                        message.len()
+                    ));
+                }
+                r.push_str(&format!("{tag} OK Fetch completed.\r\n"));
+                r.into()
+            } else if upper.starts_with("UID FETCH") {
+                let set = uids(command.split(' ').nth(2).unwrap());
+                if set.contains(&count) {
+                    // Half a response, then gone.
+                    out.write_all(format!("* {count} FETCH (UID {count} BODY[] {{").as_bytes())
+                        .unwrap();
+                    return received;
+                }
+                let mut r = Vec::new();
+                for uid in set {
+                    r.extend_from_slice(
+                        format!("* {uid} FETCH (UID {uid} BODY[] {{{}}}\r\n", message.len())
+                            .as_bytes(),
+                    );
+                    r.extend_from_slice(&message);
+                    r.extend_from_slice(b")\r\n");
+                }
+                r.extend_from_slice(format!("{tag} OK Fetch completed.\r\n").as_bytes());
+                r
+            } else if upper == "LOGOUT" {
+                format!("* BYE\r\n{tag} OK bye\r\n").into()
+            } else {
+                format!("{tag} BAD not scripted\r\n").into()
+            };
+            out.write_all(&reply).unwrap();
+        }
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_server_lost_mid_run_stops_it_with_nothing_of_the_batch_recorded() {
+    let (site, readers) = site_with_sent_issue();
+    let (mara, mara_verp) = &readers[0];
+    // 101 messages: the first fetch (100) arrives whole and is handed to
+    // the command; the server hangs up during the second.
+    let (port, server) =
+        server_that_hangs_up_at_the_last_body(dsn(mara_verp, mara, "5.1.1", 9), 101);
+    let url = format!("imap://{IMAP_USER}@127.0.0.1:{port}/INBOX?tls=none");
+    let run = bounces(&site, &["--imap", &url], IMAP_PASSWORD);
+    let received = server.join().unwrap();
+    run.assert_code(2);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!("error: IMAP server 127.0.0.1:{port}: the server hung up during UID FETCH (try again later)"),
+        "{run}"
+    );
+    assert!(!run.stdout.contains("suppressed mara"), "{run}");
+    assert_eq!(
+        suppressed(&site),
+        [],
+        "the 100 messages read are not recorded"
+    );
+    assert!(
+        !received
+            .iter()
+            .any(|c| c.to_ascii_uppercase().starts_with("UID STORE")),
+        "nothing marked: {received:?}"
+    );
+}
