@@ -239,7 +239,7 @@ fn processed_messages_move_to_the_folder_with_their_keyword() {
 }
 
 #[test]
-fn without_move_messages_are_copied_then_expunged_by_uid_and_nothing_else_goes() {
+fn without_move_or_keywords_messages_are_marked_seen_copied_and_expunged_by_uid() {
     require_dovecot();
     let folder = unique_folder("imap-nomove");
     let done = format!("{folder}/Done");
@@ -250,10 +250,12 @@ fn without_move_messages_are_copied_then_expunged_by_uid_and_nothing_else_goes()
     // EXPUNGE of the whole mailbox would take it too.
     imap_box(&["store", &folder, &uids[3].to_string(), "\\Deleted"]);
 
-    // Port 10994: the same Dovecot mail, a CAPABILITY without MOVE.
+    // Port 10994: the same Dovecot mail, a CAPABILITY without MOVE, and
+    // no right to set keywords.
     let mut mailbox =
         Mailbox::open(settings(&url("imaps", 10994, &folder), IMAP_PASSWORD, Some(&done)).unwrap())
             .unwrap();
+    assert_eq!(mailbox.marking, Marking::Seen);
     assert_eq!(
         mailbox.unprocessed().unwrap(),
         3,
@@ -270,8 +272,14 @@ fn without_move_messages_are_copied_then_expunged_by_uid_and_nothing_else_goes()
     assert_eq!(moved.len(), 2);
     for (m, original) in moved.iter().zip(&messages) {
         assert_eq!(&m.bytes, original);
-        assert_eq!(m.flags, ["$PressroomProcessed"]);
+        assert_eq!(m.flags, ["\\Seen"]);
     }
+    // The next run there reads only the one left unseen.
+    let mut again =
+        Mailbox::open(settings(&url("imaps", 10994, &folder), IMAP_PASSWORD, None).unwrap())
+            .unwrap();
+    assert_eq!(again.unprocessed().unwrap(), 1);
+    again.close();
 }
 
 fn server_error(result: Result<Mailbox, ImapError>) -> String {
