@@ -110,7 +110,7 @@ pub enum Command {
     /// soft bounces within `bounces.soft_days` too; the same report read
     /// twice counts once.
     #[command(
-        after_help = "Examples:\n  pressroom bounces --maildir /var/mail/bounces      # from cron\n  pressroom bounces --mbox ~/bounces.mbox\n  pressroom --root /srv/site bounces - < message.eml  # one message: an MTA alias pipe\n\nA Maildir's processed messages move to cur/ with the S (seen) flag; the next\nrun skips them. Exit status: 0 done (stdin: also for a message that is no\nreport), 1 messages that could not be read (named; left where they are) or a\nproblem in config.toml, 2 the ledger could not be written; with `-` every\nfailure exits 75 (EX_TEMPFAIL) so the mail server retries later.\nEnvironment: PRESSROOM_SECRET (checks the bounce address tags)."
+        after_help = "Examples:\n  pressroom bounces --maildir /var/mail/bounces      # from cron\n  pressroom bounces --mbox ~/bounces.mbox\n  pressroom bounces --imap imaps://bounces%40example.com@imap.example.com/INBOX --move-to Processed\n  pressroom --root /srv/site bounces - < message.eml  # one message: an MTA alias pipe\n\nA Maildir's processed messages move to cur/ with the S (seen) flag; the next\nrun skips them. Exit status: 0 done (stdin: also for a message that is no\nreport), 1 messages that could not be read (named; left where they are) or a\nproblem in config.toml, 2 the ledger could not be written; with `-` every\nfailure exits 75 (EX_TEMPFAIL) so the mail server retries later.\nAn IMAP message is flagged $PressroomProcessed (\\Seen where the server keeps no\nkeywords) once recorded, then moved with --move-to; an IMAP server that cannot\nbe used (login, TLS, mailbox, connection) exits 2.\nEnvironment: PRESSROOM_SECRET (checks the bounce address tags),\nPRESSROOM_IMAP_PASSWORD (with --imap)."
     )]
     Bounces(BouncesArgs),
     /// Create a new site: config.toml, one example article and templates/.
@@ -218,6 +218,19 @@ pub struct BouncesArgs {
     /// `bounces: "|pressroom --root /srv/site bounces -"`).
     #[arg(value_name = "-", group = "input", value_parser = clap::builder::PossibleValuesParser::new(["-"]))]
     pub stdin: Option<String>,
+    /// An IMAP mailbox: `imaps://USER@host[:port]/MAILBOX` (TLS) or
+    /// `imap://…` (STARTTLS required); an @ in USER as %40. The password
+    /// comes from PRESSROOM_IMAP_PASSWORD. Each message is flagged
+    /// `$PressroomProcessed` once recorded; flagged ones are skipped.
+    #[arg(long, value_name = "URL", group = "input")]
+    pub imap: Option<String>,
+    /// With --imap: move processed messages to this folder (it must exist).
+    #[arg(long, value_name = "FOLDER", requires = "imap")]
+    pub move_to: Option<String>,
+    /// With --imap: a PEM file of extra trusted certificates (a private
+    /// CA, or the server's self-signed certificate).
+    #[arg(long, value_name = "FILE", requires = "imap")]
+    pub imap_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

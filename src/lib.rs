@@ -7,8 +7,8 @@
 //! [`commands`] and the adapters they call: [`fs`] (atomic writes),
 //! `content::find_articles` and `Site::load` (articles),
 //! `email::Templates::load` (templates), [`cache`] (the build cache) and
-//! [`delivery`] (ledger, lock, subscriber list); the network only by
-//! `delivery::smtp`.
+//! [`delivery`] (ledger, lock, subscriber list), [`inbox`] (bounce
+//! mailboxes); the network only by `delivery::smtp` and `inbox::imap`.
 
 pub mod address;
 pub mod bounce;
@@ -22,6 +22,7 @@ pub mod email;
 pub mod error_kind;
 pub mod feed;
 pub mod fs;
+pub mod inbox;
 pub mod live;
 pub mod serve;
 pub mod stamp;

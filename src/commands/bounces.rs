@@ -27,7 +27,9 @@ use crate::config::Config;
 use crate::delivery::bounces::{apply, report_key, Applied, Outcome};
 use crate::delivery::ledger::Ledger;
 use crate::delivery::mailbox::{Mailbox, Maildir, Mbox, Message, Stdin, Unreadable};
+use crate::delivery::mailbox_imap::Imap as ImapMailbox;
 use crate::error_kind::ErrorKind;
+use crate::inbox::imap;
 
 /// Most messages per ledger transaction (figures: README, "Bounce
 /// benchmark").
@@ -51,6 +53,7 @@ fn read(global: &Global, args: &BouncesArgs) -> Result<()> {
     let secret = secret(&config)?;
     let (mut mailbox, what): (Box<dyn Mailbox>, String) =
         match (&args.maildir, &args.mbox, &args.stdin) {
+            _ if args.imap.is_some() => open_imap(root, args)?,
             (Some(dir), _, _) => {
                 let dir = root.join(dir);
                 let maildir =
@@ -90,6 +93,27 @@ fn read(global: &Global, args: &BouncesArgs) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Connects to `--imap`'s mailbox (password from
+/// `PRESSROOM_IMAP_PASSWORD`), before the ledger is opened: a server that
+/// cannot be used stops the run with nothing recorded.
+fn open_imap(root: &std::path::Path, args: &BouncesArgs) -> Result<(Box<dyn Mailbox>, String)> {
+    let url = args.imap.as_deref().unwrap_or_default();
+    let password = std::env::var("PRESSROOM_IMAP_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(imap::Password::new);
+    let settings = imap::ImapSettings::resolve(
+        url,
+        password,
+        args.imap_ca_file.as_deref(),
+        args.move_to.as_deref(),
+        root,
+    )?;
+    let what = format!("IMAP {}/{}", settings.url.server(), settings.url.mailbox);
+    let mailbox = imap::Mailbox::open(settings)?;
+    Ok((Box::new(ImapMailbox::new(mailbox)), what))
 }
 
 /// `PRESSROOM_SECRET`, which checks the tags of the bounce address: needed
@@ -198,6 +222,10 @@ fn process(
                     tally.unreadable.push(unreadable);
                 }
             }
+        }
+        if let Some(why) = mailbox.failure() {
+            // Nothing of this batch is recorded or marked.
+            return Err(super::RunError(why).into());
         }
         if batch.is_empty() {
             return Ok(tally);

@@ -52,6 +52,13 @@ pub trait Mailbox {
     /// returns those that could not be marked (they are read again next
     /// time, and count once).
     fn mark_processed(&mut self, names: &[String]) -> Vec<Unreadable>;
+
+    /// Why the mailbox stopped yielding messages early (a network
+    /// mailbox lost its server), if it did: the run must stop without
+    /// recording the batch read so far. Files never fail this way.
+    fn failure(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// A Maildir (`cur/`, `new/`, `tmp/`): `cur/` is read first, then

@@ -40,6 +40,7 @@ pub mod frozen;
 pub mod ledger;
 pub mod lock;
 pub mod mailbox;
+pub mod mailbox_imap;
 pub mod roster;
 pub mod smtp;
 pub mod subscribers;

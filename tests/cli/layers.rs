@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["address", "cli", "fs", "stamp", "text"],
     &["config"],
     &["bounce", "content"],
-    &["email", "feed"],
+    &["email", "feed", "inbox"],
     &["cache", "delivery"],
     &["live", "serve"],
     &["commands"],

@@ -7,6 +7,7 @@
 //! never depends on the day the tests run.
 
 mod bounces;
+mod bounces_imap;
 mod check;
 mod commands;
 mod common;
