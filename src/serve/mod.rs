@@ -15,6 +15,7 @@ pub mod limits;
 pub mod mailer;
 pub mod pages;
 pub mod store;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;

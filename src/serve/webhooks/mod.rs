@@ -1,0 +1,3 @@
+//! Provider webhooks for bounces and complaints.
+
+pub mod sns;
