@@ -1,3 +1,5 @@
 //! Provider webhooks for bounces and complaints.
 
+pub mod postmark;
+pub mod ses;
 pub mod sns;

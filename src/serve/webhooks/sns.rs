@@ -169,7 +169,9 @@ pub fn sns_url(raw: &str, certificate: bool) -> Result<Url, SnsError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(refuse("not an Amazon SNS host (sns.<region>.amazonaws.com)"));
+        return Err(refuse(
+            "not an Amazon SNS host (sns.<region>.amazonaws.com)",
+        ));
     }
     if certificate && !url.path().ends_with(".pem") {
         return Err(refuse("not a .pem file"));
