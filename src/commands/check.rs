@@ -185,5 +185,18 @@ fn send_settings(
             problems.push(located(key, &e));
         }
     }
+    // [bounces] address: the envelope sender carries a tag signed with
+    // PRESSROOM_SECRET, and `pressroom bounces` checks it with the same.
+    if let Some(bounces) = &site.config.bounces.address {
+        if let Some(problem) = crate::email::verp::address_problem(bounces) {
+            problems.push(located("bounces.address", &problem));
+        }
+        if let Err(e) = super::secret() {
+            problems.push(located(
+                "bounces.address",
+                &format!("bounce addresses are signed with PRESSROOM_SECRET: {e}"),
+            ));
+        }
+    }
     (problems, warnings)
 }

@@ -90,7 +90,7 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
     let mut index = Vec::new();
     let mut errors = 0;
     for (n, draft) in drafts.iter().enumerate() {
-        let rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)
+        let mut rendered = email::render(&site, &templates, draft, &recipient, &unsubscribe)
             .map_err(|e| match e {
                 email::RenderError::MissingField { message, field } => InputError(format!(
                     "{message}: the preview's reader ({}) has no `{field}`; add a `{field}` column to the subscriber list, \
@@ -99,9 +99,19 @@ pub fn run(global: &Global, args: &PreviewArgs) -> Result<()> {
                 )),
                 e => InputError(e.to_string()),
             })?;
+        rendered.return_path =
+            email::return_path(&site, &rendered.issue_id, &recipient.email, &secret)
+                .map_err(|e| InputError(e.to_string()))?;
         let message = email::build_message(&site, &rendered, &recipient, now)
             .map_err(|e| InputError(e.to_string()))?;
-        let eml = message.formatted();
+        let mut eml = message.formatted();
+        // The receiving server records the envelope sender as the first
+        // header; show it as the reader's copy will have it.
+        if let Some(path) = &rendered.return_path {
+            let mut with = format!("Return-Path: <{path}>\r\n").into_bytes();
+            with.append(&mut eml);
+            eml = with;
+        }
         let stem = format!("{:02}-{}", n + 1, draft.articles[0].slug);
         write(&out_dir, &format!("{stem}.html"), rendered.html.as_bytes())?;
         write(&out_dir, &format!("{stem}.txt"), rendered.text.as_bytes())?;

@@ -276,9 +276,16 @@ impl Sender {
                 ))
             })?;
         let unsubscribe = email::unsubscribe_url(&thawed.site, &recipient.email, &self.secret);
-        let rendered = personalizer
+        let mut rendered = personalizer
             .render(&recipient, &unsubscribe)
             .map_err(|e| RenderError::Failed(Boxed::new(e)))?;
+        rendered.return_path = email::return_path(
+            &thawed.site,
+            &rendered.issue_id,
+            &recipient.email,
+            &self.secret,
+        )
+        .map_err(|e| RenderError::Failed(Boxed::new(e)))?;
         email::into_message(
             &thawed.site,
             rendered,
@@ -499,9 +506,11 @@ fn dry_run(
             let recipient = recipient?;
             let recipient = &recipient;
             let unsubscribe = email::unsubscribe_url(site, &recipient.email, secret);
-            let email = personalizer.render(recipient, &unsubscribe).map_err(|e| {
+            let mut email = personalizer.render(recipient, &unsubscribe).map_err(|e| {
                 reader_error(&format!("{} ({})", list.name.display(), recipient.email), e)
             })?;
+            email.return_path = email::return_path(site, &email.issue_id, &recipient.email, secret)
+                .map_err(|e| InputError(e.to_string()))?;
             email::build_message(site, &email, recipient, now)
                 .map_err(|e| InputError(e.to_string()))?;
             subject = email.subject;
@@ -593,6 +602,8 @@ fn send_test(
     let mut rendered = email::render(site, templates, &draft, &recipient, &unsubscribe)
         .map_err(|e| reader_error(recipient.email.as_str(), e))?;
     rendered.subject = format!("[TEST] {}", rendered.subject);
+    rendered.return_path = email::return_path(site, &rendered.issue_id, &recipient.email, secret)
+        .map_err(|e| InputError(e.to_string()))?;
     let mut message = email::build_message(site, &rendered, &recipient, Utc::now().fixed_offset())
         .map_err(|e| InputError(e.to_string()))?;
     if let Some(dkim) = &dkim {

@@ -23,6 +23,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::address::EmailAddress;
+use crate::email::verp::{delivery_key, KEY_LEN};
 
 /// An issue's stable id (chosen by the caller, e.g. `2026-03-09-rust-edge`):
 /// 1 to 200 characters from `A-Z a-z 0-9 . _ : -`.
@@ -160,12 +161,20 @@ pub struct IssueStatus {
     pub next_retry: Option<DateTime<Utc>>,
     /// The server's reply for the most recently deferred or failed delivery.
     pub last_error: Option<String>,
+    /// Bounce and complaint reports attributed to this issue.
+    pub reports: ReportCounts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuppressionReason {
+    /// The reader left (a link, a mailto, `pressroom unsubscribe`).
     Unsubscribed,
+    /// A permanent failure: the server's 5xx during a send, or a bounce.
     HardBounce,
+    /// A spam complaint (an ARF report, a provider's complaint).
+    Complained,
+    /// `bounces.soft_limit` temporary failures within `bounces.soft_days`.
+    SoftBounce,
 }
 
 impl SuppressionReason {
@@ -174,8 +183,93 @@ impl SuppressionReason {
         match self {
             SuppressionReason::Unsubscribed => "unsubscribed",
             SuppressionReason::HardBounce => "hard_bounce",
+            SuppressionReason::Complained => "complained",
+            SuppressionReason::SoftBounce => "soft_bounce",
         }
     }
+
+    /// The reason as stored, read back.
+    pub fn parse(stored: &str) -> Option<SuppressionReason> {
+        Some(match stored {
+            "unsubscribed" => SuppressionReason::Unsubscribed,
+            "hard_bounce" => SuppressionReason::HardBounce,
+            "complained" => SuppressionReason::Complained,
+            "soft_bounce" => SuppressionReason::SoftBounce,
+            _ => return None,
+        })
+    }
+
+    /// Whether the mail system (not the reader) asked for it: what
+    /// [`Ledger::reactivate`] may lift.
+    pub fn is_from_mail_system(self) -> bool {
+        !matches!(self, SuppressionReason::Unsubscribed)
+    }
+}
+
+/// One bounce or complaint report, attributed to a delivery, as
+/// [`Ledger::record_report`] keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow<'a> {
+    /// Unique per report: the same report seen twice counts once.
+    pub key: &'a str,
+    /// The normalized address of the delivery.
+    pub recipient: &'a str,
+    pub issue: &'a IssueId,
+    /// `hard`, `soft`, `complaint` or `auto-reply`.
+    pub verdict: &'static str,
+    pub status: Option<&'a str>,
+    pub diagnostic: Option<&'a str>,
+    /// Where it came from (`maildir`, `mbox`, `stdin`, `imap`, `ses`, …).
+    pub source: &'a str,
+    /// How it was matched to the delivery (`verp`, `message-id`, `recipient`).
+    pub attributed_by: &'static str,
+}
+
+/// What [`Ledger::record_report`] does besides keeping the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportEffect {
+    /// Nothing (an auto-reply).
+    Nothing,
+    /// Suppress the recipient for this reason (first suppression wins).
+    Suppress(SuppressionReason),
+    /// Count the recipient's soft bounces recorded at or after `since`
+    /// (and after the latest reactivation), this one included; suppress
+    /// as [`SuppressionReason::SoftBounce`] at `limit`.
+    CountSoft { limit: u32, since: DateTime<Utc> },
+}
+
+/// What [`Ledger::record_report`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// A report with this key is already kept: nothing changed.
+    Duplicate,
+    Kept {
+        /// The reason, when this report suppressed the recipient (it was
+        /// not suppressed before).
+        suppressed: Option<SuppressionReason>,
+        /// For [`ReportEffect::CountSoft`]: the soft bounces counted.
+        soft_count: Option<u64>,
+    },
+}
+
+/// What [`Ledger::reactivate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reactivation {
+    /// The suppression (bounce or complaint) is lifted and recorded.
+    Lifted { reason: SuppressionReason },
+    /// The address is not suppressed.
+    NotSuppressed,
+    /// The reader unsubscribed: only a fresh signup brings them back.
+    Unsubscribed,
+}
+
+/// Reports kept for one issue, per verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportCounts {
+    pub hard: u64,
+    pub soft: u64,
+    pub complaint: u64,
+    pub auto_reply: u64,
 }
 
 /// Where an address stood when a signup was asked for.
@@ -233,9 +327,16 @@ pub struct Suppression {
     /// As stored: `unsubscribed`, `hard_bounce`, or a reason a newer
     /// pressroom wrote.
     pub reason: String,
-    /// How it was asked for (`one-click`, `page`, `command`), when known.
+    /// How it was asked for (`one-click`, `page`, `command`), or where
+    /// the report came from (`maildir`, `stdin`, `ses`, …), when known.
     pub how: Option<String>,
     pub at: DateTime<Utc>,
+    /// For a bounce: the status code (`5.1.1`) the report gave.
+    pub status: Option<String>,
+    /// For a bounce or a refusal: the server's words.
+    pub reply: Option<String>,
+    /// The issue whose delivery bounced or was reported.
+    pub issue: Option<String>,
 }
 
 /// What went wrong with the ledger. The cause of an I/O or SQLite error is
@@ -325,6 +426,52 @@ const MIGRATIONS: &[&str] = &[
         confirmed_at INTEGER,
         confirm_client TEXT
     ) WITHOUT ROWID;",
+    // 3: bounces and complaints. Each delivery gets the key its VERP tag
+    // and Message-ID carry (filled in for older rows by `backfill_keys`),
+    // and an index by recipient; reports are kept once each (by their
+    // dedupe key); suppressions take the reasons reports give (SQLite
+    // cannot change a CHECK, so the table is rebuilt, rows kept); lifted
+    // suppressions are recorded.
+    "ALTER TABLE deliveries ADD COLUMN tag BLOB;
+    CREATE INDEX deliveries_by_tag ON deliveries (tag);
+    CREATE INDEX deliveries_by_recipient ON deliveries (recipient, sent_at);
+    CREATE TABLE reports (
+        key TEXT PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        issue_id TEXT NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('hard', 'soft', 'complaint', 'auto-reply')),
+        status TEXT,
+        diagnostic TEXT,
+        source TEXT NOT NULL,
+        attributed_by TEXT NOT NULL,
+        at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX reports_by_recipient ON reports (recipient, verdict, at);
+    CREATE INDEX reports_by_issue ON reports (issue_id, verdict);
+    CREATE TABLE suppressions_v3 (
+        recipient TEXT PRIMARY KEY,
+        reason TEXT NOT NULL
+            CHECK (reason IN ('unsubscribed', 'hard_bounce', 'complained', 'soft_bounce')),
+        reply TEXT,
+        at INTEGER NOT NULL,
+        how TEXT,
+        status TEXT,
+        issue_id TEXT
+    ) WITHOUT ROWID;
+    INSERT INTO suppressions_v3 (recipient, reason, reply, at, how)
+        SELECT recipient, reason, reply, at, how FROM suppressions;
+    DROP TABLE suppressions;
+    ALTER TABLE suppressions_v3 RENAME TO suppressions;
+    CREATE TABLE reactivations (
+        recipient TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT,
+        reply TEXT,
+        suppressed_at INTEGER NOT NULL,
+        how TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX reactivations_by_recipient ON reactivations (recipient, at);",
 ];
 
 /// Recipients written per statement when an issue is created.
@@ -495,6 +642,9 @@ impl Ledger {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(&sql)?;
             tx.execute_batch(step).map_err(&sql)?;
+            if i + 1 == 3 {
+                backfill_keys(&tx).map_err(&sql)?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .map_err(&sql)?;
             tx.commit().map_err(&sql)?;
@@ -659,21 +809,21 @@ impl Ledger {
                     .map_err(&sql)?;
             }
             // A batch of recipients per statement, as one JSON array of
-            // [normalized, address] pairs: one statement run instead of
+            // [normalized, address, hex key] triples: one statement run instead of
             // one per recipient (figures: README, Performance).
             let mut insert = tx
                 .prepare(
-                    "INSERT INTO deliveries (issue_id, recipient, address, state, updated_at)
+                    "INSERT INTO deliveries (issue_id, recipient, address, state, updated_at, tag)
                      SELECT ?1, json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
-                            'pending', ?3
+                            'pending', ?3, unhex(json_extract(r.value, '$[2]'))
                      FROM json_each(?2) r
                      WHERE NOT EXISTS (SELECT 1 FROM suppressions s
                                        WHERE s.recipient = json_extract(r.value, '$[0]'))
                      ON CONFLICT DO NOTHING",
                 )
                 .map_err(&sql)?;
-            let mut batch: Vec<(String, String)> = Vec::with_capacity(INSERT_BATCH);
-            let mut insert_batch = |batch: &mut Vec<(String, String)>| {
+            let mut batch: Vec<(String, String, String)> = Vec::with_capacity(INSERT_BATCH);
+            let mut insert_batch = |batch: &mut Vec<(String, String, String)>| {
                 let json = serde_json::to_string(&*batch).map_err(|e| LedgerError::Corrupt {
                     path: self.path.clone(),
                     what: e.to_string(),
@@ -689,7 +839,9 @@ impl Ledger {
                     id: issue.id.clone(),
                     source: e.into(),
                 })?;
-                batch.push((address.normalized().to_owned(), address.as_str().to_owned()));
+                let normalized = address.normalized();
+                let key = hex::encode(delivery_key(issue.id.as_str(), &normalized));
+                batch.push((normalized, address.as_str().to_owned(), key));
                 if batch.len() == INSERT_BATCH {
                     added += insert_batch(&mut batch)?;
                 }
@@ -1151,7 +1303,10 @@ impl Ledger {
         let sql = self.sql();
         let mut stmt = self
             .conn
-            .prepare("SELECT recipient, reason, how, at FROM suppressions ORDER BY recipient")
+            .prepare(
+                "SELECT recipient, reason, how, at, status, reply, issue_id
+                 FROM suppressions ORDER BY recipient",
+            )
             .map_err(&sql)?;
         let rows = stmt
             .query_map([], |r| {
@@ -1160,6 +1315,9 @@ impl Ledger {
                     reason: r.get(1)?,
                     how: r.get(2)?,
                     at: from_ts(r.get(3)?),
+                    status: r.get(4)?,
+                    reply: r.get(5)?,
+                    issue: r.get(6)?,
                 })
             })
             .map_err(&sql)?;
@@ -1180,13 +1338,151 @@ impl Ledger {
             )
             .optional()
             .map_err(self.sql())?;
-        Ok(reason.map(|r| {
-            if r == "unsubscribed" {
-                SuppressionReason::Unsubscribed
-            } else {
-                SuppressionReason::HardBounce
+        // A reason a newer pressroom wrote still suppresses.
+        Ok(reason.map(|r| SuppressionReason::parse(&r).unwrap_or(SuppressionReason::HardBounce)))
+    }
+
+    /// The delivery whose key (see `email::verp::delivery_key`) is `key`:
+    /// its issue and normalized recipient.
+    pub fn delivery_by_key(
+        &self,
+        key: &[u8; KEY_LEN],
+    ) -> Result<Option<(IssueId, String)>, LedgerError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT issue_id, recipient FROM deliveries WHERE tag = ?1 LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row(params![&key[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(self.sql())?;
+        row.map(|(issue, recipient)| {
+            IssueId::parse(&issue)
+                .map(|id| (id, recipient))
+                .map_err(|e| self.corrupt(e.to_string()))
+        })
+        .transpose()
+    }
+
+    /// The latest issue the server accepted a message of for the
+    /// normalized address `recipient`.
+    pub fn last_sent_to(&self, recipient: &str) -> Result<Option<IssueId>, LedgerError> {
+        let issue: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT issue_id FROM deliveries
+                 WHERE recipient = ?1 AND sent_at IS NOT NULL
+                 ORDER BY sent_at DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row(params![recipient], |r| r.get(0)).optional())
+            .map_err(self.sql())?;
+        issue
+            .map(|i| IssueId::parse(&i).map_err(|e| self.corrupt(e.to_string())))
+            .transpose()
+    }
+
+    /// Keeps one attributed report and applies `effect`, in one
+    /// transaction (a savepoint inside a group commit). A report whose
+    /// key is already kept changes nothing.
+    pub fn record_report(
+        &mut self,
+        row: &ReportRow<'_>,
+        effect: ReportEffect,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, LedgerError> {
+        let sql = self.sql();
+        let tx = self.write_tx()?;
+        let recorded = record_report_in(&tx, row, effect, now).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(recorded)
+    }
+
+    /// A write transaction: IMMEDIATE on its own (so it never fails to
+    /// upgrade a read lock), a savepoint inside a group commit.
+    fn write_tx(&mut self) -> Result<WriteTx<'_>, LedgerError> {
+        let sql = self.sql();
+        if self.conn.is_autocommit() {
+            self.conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map(WriteTx::Own)
+                .map_err(sql)
+        } else {
+            self.conn.savepoint().map(WriteTx::Nested).map_err(sql)
+        }
+    }
+
+    /// Lifts a suppression the mail system asked for (a hard or soft
+    /// bounce, a complaint) and records when and how (`command`, …); an
+    /// unsubscribe is never lifted here.
+    pub fn reactivate(
+        &mut self,
+        address: &EmailAddress,
+        how: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reactivation, LedgerError> {
+        let sql = self.sql();
+        let key = address.normalized();
+        let tx = self.write_tx()?;
+        let found: Option<(String, Option<String>, Option<String>, i64)> = tx
+            .query_row(
+                "SELECT reason, status, reply, at FROM suppressions WHERE recipient = ?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let outcome = match found {
+            None => Reactivation::NotSuppressed,
+            Some((reason, status, reply, at)) => {
+                let parsed =
+                    SuppressionReason::parse(&reason).unwrap_or(SuppressionReason::HardBounce);
+                if parsed.is_from_mail_system() {
+                    tx.execute(
+                        "INSERT INTO reactivations (recipient, reason, status, reply, suppressed_at, how, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![key, reason, status, reply, at, how, ts(now)],
+                    )
+                    .map_err(&sql)?;
+                    tx.execute(
+                        "DELETE FROM suppressions WHERE recipient = ?1",
+                        params![key],
+                    )
+                    .map_err(&sql)?;
+                    Reactivation::Lifted { reason: parsed }
+                } else {
+                    Reactivation::Unsubscribed
+                }
             }
-        }))
+        };
+        tx.commit().map_err(&sql)?;
+        Ok(outcome)
+    }
+
+    /// Reports kept for `issue`, per verdict.
+    pub fn report_counts(&self, issue: &IssueId) -> Result<ReportCounts, LedgerError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT verdict, COUNT(*) FROM reports WHERE issue_id = ?1 GROUP BY verdict",
+            )
+            .map_err(&sql)?;
+        let rows = stmt
+            .query_map(params![issue.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(&sql)?;
+        let mut counts = ReportCounts::default();
+        for row in rows {
+            let (verdict, n) = row.map_err(&sql)?;
+            match verdict.as_str() {
+                "hard" => counts.hard = n,
+                "soft" => counts.soft = n,
+                "complaint" => counts.complaint = n,
+                _ => counts.auto_reply += n,
+            }
+        }
+        Ok(counts)
     }
 
     /// Deliveries of `issue` per state.
@@ -1243,6 +1539,7 @@ impl Ledger {
                 .optional()
                 .map_err(&sql)?
                 .flatten();
+            let reports = self.report_counts(&issue.id)?;
             out.push(IssueStatus {
                 id: issue.id,
                 kind: issue.kind,
@@ -1253,6 +1550,7 @@ impl Ledger {
                 counts,
                 next_retry: next_retry.map(from_ts),
                 last_error,
+                reports,
             });
         }
         Ok(out)
@@ -1350,6 +1648,123 @@ impl Ledger {
         }
         Ok(out)
     }
+}
+
+/// A transaction of its own, or a savepoint inside a group commit;
+/// dropped without [`WriteTx::commit`], it rolls back.
+enum WriteTx<'a> {
+    Own(rusqlite::Transaction<'a>),
+    Nested(rusqlite::Savepoint<'a>),
+}
+
+impl WriteTx<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(tx) => tx.commit(),
+            WriteTx::Nested(sp) => sp.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Nested(sp) => sp,
+        }
+    }
+}
+
+fn record_report_in(
+    conn: &rusqlite::Connection,
+    row: &ReportRow<'_>,
+    effect: ReportEffect,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Recorded> {
+    let kept = conn
+        .prepare_cached(
+            "INSERT INTO reports
+                 (key, recipient, issue_id, verdict, status, diagnostic, source, attributed_by, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            row.key,
+            row.recipient,
+            row.issue.as_str(),
+            row.verdict,
+            row.status,
+            row.diagnostic,
+            row.source,
+            row.attributed_by,
+            ts(now)
+        ])?;
+    if kept == 0 {
+        return Ok(Recorded::Duplicate);
+    }
+    let suppress = |reason: SuppressionReason| -> rusqlite::Result<Option<SuppressionReason>> {
+        let n = conn
+            .prepare_cached(
+                "INSERT INTO suppressions (recipient, reason, reply, at, how, status, issue_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                row.recipient,
+                reason.as_str(),
+                row.diagnostic,
+                ts(now),
+                row.source,
+                row.status,
+                row.issue.as_str()
+            ])?;
+        Ok((n > 0).then_some(reason))
+    };
+    Ok(match effect {
+        ReportEffect::Nothing => Recorded::Kept {
+            suppressed: None,
+            soft_count: None,
+        },
+        ReportEffect::Suppress(reason) => Recorded::Kept {
+            suppressed: suppress(reason)?,
+            soft_count: None,
+        },
+        ReportEffect::CountSoft { limit, since } => {
+            let count: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM reports
+                     WHERE recipient = ?1 AND verdict = 'soft' AND at >= ?2
+                       AND at > coalesce((SELECT MAX(at) FROM reactivations
+                                          WHERE recipient = ?1), -1)",
+                )?
+                .query_row(params![row.recipient, ts(since)], |r| r.get(0))?;
+            let count = count.max(0) as u64;
+            let suppressed = if count >= u64::from(limit) {
+                suppress(SuppressionReason::SoftBounce)?
+            } else {
+                None
+            };
+            Recorded::Kept {
+                suppressed,
+                soft_count: Some(count),
+            }
+        }
+    })
+}
+
+/// Fills in the VERP/Message-ID key of deliveries written before
+/// schema 3.
+fn backfill_keys(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let mut select =
+        conn.prepare("SELECT issue_id, recipient FROM deliveries WHERE tag IS NULL")?;
+    let mut update =
+        conn.prepare("UPDATE deliveries SET tag = ?3 WHERE issue_id = ?1 AND recipient = ?2")?;
+    let rows = select.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (issue, recipient) = row?;
+        let key = delivery_key(&issue, &recipient);
+        update.execute(params![issue, recipient, &key[..]])?;
+    }
+    Ok(())
 }
 
 /// Page size the worker uses when reading due deliveries: memory stays
@@ -1739,6 +2154,108 @@ mod tests {
             Confirmation::Confirmed
         );
         assert_eq!(ledger.suppression(&a).unwrap(), None);
+    }
+
+    /// A ledger written by the previous schema (version 2) keeps every
+    /// row through migration 3, its deliveries get their VERP keys, and
+    /// its suppressions table takes the new reasons.
+    #[test]
+    fn a_version_2_ledger_with_rows_migrates_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute_batch(
+                "INSERT INTO issues (id, kind, article_ids, subject, content, created_at, finished_at)
+                     VALUES ('2026-01-01-old', 'article', '[\"a\"]', 'Old', x'00', 10, 20);
+                 INSERT INTO deliveries (issue_id, recipient, address, state, attempts, last_reply, sent_at, updated_at)
+                     VALUES ('2026-01-01-old', 'a@example.com', 'A@example.com', 'sent', 1, '250 ok', 15, 15),
+                            ('2026-01-01-old', 'b@example.com', 'b@example.com', 'failed', 1, '550 no', NULL, 15);
+                 INSERT INTO suppressions (recipient, reason, reply, at, how)
+                     VALUES ('b@example.com', 'hard_bounce', '550 no', 15, NULL),
+                            ('c@example.com', 'unsubscribed', NULL, 16, 'one-click');
+                 INSERT INTO signups (recipient, address, state, requested_at)
+                     VALUES ('d@example.com', 'd@example.com', 'pending', 17);
+                 INSERT INTO mailed_articles (article_id, issue_id, at) VALUES ('a', '2026-01-01-old', 10);",
+            )
+            .unwrap();
+        }
+        let mut ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.schema_version().unwrap(), 3);
+        let id = IssueId::parse("2026-01-01-old").unwrap();
+        let issue = ledger.issue(&id).unwrap().unwrap();
+        assert_eq!(
+            (issue.subject.as_str(), issue.finished_at),
+            ("Old", Some(from_ts(20)))
+        );
+        let deliveries = ledger.deliveries(&id).unwrap();
+        assert_eq!(deliveries.len(), 2);
+        assert_eq!(deliveries[0].0.address.as_str(), "A@example.com");
+        assert_eq!(deliveries[1].1.as_deref(), Some("550 no"));
+        assert_eq!(ledger.counts(&id).unwrap().sent, 1);
+        // Keys filled in for the old rows: a VERP tag finds them.
+        assert_eq!(
+            ledger
+                .delivery_by_key(&delivery_key(id.as_str(), "a@example.com"))
+                .unwrap(),
+            Some((id.clone(), "a@example.com".to_owned()))
+        );
+        assert_eq!(
+            ledger.last_sent_to("a@example.com").unwrap(),
+            Some(id.clone())
+        );
+        let s = ledger.suppressions().unwrap();
+        let rows: Vec<_> = s
+            .iter()
+            .map(|s| {
+                (
+                    s.recipient.as_str(),
+                    s.reason.as_str(),
+                    s.reply.as_deref(),
+                    s.how.as_deref(),
+                    s.at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    "b@example.com",
+                    "hard_bounce",
+                    Some("550 no"),
+                    None,
+                    from_ts(15)
+                ),
+                (
+                    "c@example.com",
+                    "unsubscribed",
+                    None,
+                    Some("one-click"),
+                    from_ts(16)
+                ),
+            ]
+        );
+        assert_eq!(ledger.signups().unwrap().len(), 1);
+        assert_eq!(ledger.not_yet_mailed(["a", "z"]).unwrap(), ["z"]);
+        // The new reasons are accepted now.
+        let e = EmailAddress::parse("e@example.com").unwrap();
+        assert!(ledger
+            .suppress(&e, SuppressionReason::Complained, None, t(0))
+            .unwrap());
+        assert_eq!(
+            ledger.suppression(&e).unwrap(),
+            Some(SuppressionReason::Complained)
+        );
+        drop(ledger);
+        // Opening again migrates nothing.
+        assert_eq!(
+            Ledger::open(&path).unwrap().suppressions().unwrap().len(),
+            3
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@
 //! three messages, one waiting for its record, one whose body is on the
 //! wire, and one whose envelope went behind that body.
 
+pub mod bounces;
 pub mod dkim;
 pub mod frozen;
 pub mod ledger;

@@ -19,7 +19,7 @@ use lettre::{Address, Message};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
-use super::{qp, token};
+use super::{qp, token, verp};
 use super::{Recipient, RenderedEmail};
 use crate::address::EmailAddress;
 use crate::content::Site;
@@ -110,14 +110,11 @@ pub fn unsubscribe_url(site: &Site, recipient: &EmailAddress, secret: &[u8]) -> 
     token::unsubscribe_url(&base, recipient, &email.list_id(&site.config.site), secret).into()
 }
 
-/// The deterministic `Message-ID` of one issue to one recipient.
+/// The deterministic `Message-ID` of one issue to one recipient:
+/// `<HEX.ISSUE@DOMAIN>`, HEX the [`verp::delivery_digest`] (which the
+/// ledger finds the delivery by when a bounce names only its Message-ID).
 pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> String {
-    let digest = Sha256::new()
-        .chain_update(issue_id.as_bytes())
-        .chain_update([0])
-        .chain_update(recipient.normalized().as_bytes())
-        .finalize();
-    let hex = hex::encode(&digest[..16]);
+    let hex = hex::encode(verp::delivery_digest(issue_id, &recipient.normalized()));
     let domain = site.config.id_domain();
     let domain = if domain.is_empty() {
         "localhost".to_owned()
@@ -127,8 +124,26 @@ pub fn message_id(site: &Site, issue_id: &str, recipient: &EmailAddress) -> Stri
     format!("<{hex}.{}@{domain}>", safe_id_part(issue_id))
 }
 
+/// The envelope sender (`Return-Path`) of the delivery of `issue_id` to
+/// `recipient`: `local+TAG@domain` of `[bounces] address` (see [`verp`]),
+/// or None without one (the envelope sender is then `email.from`).
+pub fn return_path(
+    site: &Site,
+    issue_id: &str,
+    recipient: &EmailAddress,
+    secret: &[u8],
+) -> Result<Option<EmailAddress>, MessageError> {
+    let Some(bounces) = &site.config.bounces.address else {
+        return Ok(None);
+    };
+    verp::bounce_address(bounces, issue_id, recipient, secret)
+        .map(Some)
+        .map_err(MessageError::Address)
+}
+
 /// The full message for one recipient, dated `date`. Its
-/// List-Unsubscribe link is the one `email` was rendered with.
+/// List-Unsubscribe link is the one `email` was rendered with, its
+/// envelope sender `email.return_path` (else `email.from`).
 pub fn build_message(
     site: &Site,
     email: &RenderedEmail,
@@ -190,9 +205,14 @@ fn build(
             .filter(|n| !n.is_empty()),
         lettre_address(&recipient.email)?,
     );
-    // What lettre would derive from the From and To headers (no Sender,
-    // Cc or Bcc here), given rather than parsed back out of them.
-    let envelope = Envelope::new(Some(from.email.clone()), vec![to.email.clone()])?;
+    // The VERP address when bounces come back to pressroom; else what
+    // lettre would derive from the From and To headers (no Sender, Cc or
+    // Bcc here), given rather than parsed back out of them.
+    let envelope_from = match &email.return_path {
+        Some(address) => lettre_address(address)?,
+        None => from.email.clone(),
+    };
+    let envelope = Envelope::new(Some(envelope_from), vec![to.email.clone()])?;
     let list_id = config.list_id(site_config);
     let one_click = &email.unsubscribe_url;
     let mut unsubscribe = Vec::new();

@@ -15,12 +15,15 @@ pub mod plan;
 pub mod qp;
 pub mod templates;
 pub mod token;
+pub mod verp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use lint::{lint, Finding, Severity};
-pub use message::{build_message, into_message, message_id, unsubscribe_url, MessageError};
+pub use message::{
+    build_message, into_message, message_id, return_path, unsubscribe_url, MessageError,
+};
 pub use personalize::Personalizer;
 pub use plan::{plan, plan_preview, Draft};
 pub use templates::{TemplateError, Templates};
@@ -75,6 +78,10 @@ pub struct RenderedEmail {
     pub issue_id: String,
     /// The unsubscribe link the email was rendered with.
     pub unsubscribe_url: String,
+    /// The envelope sender (`Return-Path`) when bounces come back to a
+    /// VERP address ([`return_path`]); None: `email.from`. Set by the
+    /// caller after rendering.
+    pub return_path: Option<EmailAddress>,
     /// `html` quoted-printable encoded, when the [`Personalizer`] spliced
     /// it from pieces encoded once per issue (see [`qp`]).
     pub(crate) html_encoded: Option<Vec<u8>>,
@@ -417,6 +424,7 @@ pub(crate) fn assemble(
         articles: articles.refs.clone(),
         issue_id: draft.issue_id.clone(),
         unsubscribe_url: unsubscribe_url.to_owned(),
+        return_path: None,
         html_encoded: None,
         text_encoded: None,
         article_urls: Arc::clone(&articles.urls),
