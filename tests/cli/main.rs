@@ -23,3 +23,4 @@ mod serve;
 mod source;
 mod structure;
 mod urls;
+mod webhooks;
