@@ -116,10 +116,7 @@ fn router(app: Arc<App>) -> Router {
     // larger than a form's.
     let webhook_body = DefaultBodyLimit::max(webhooks::MAX_BODY);
     if app.webhooks.ses_enabled() {
-        routes = routes.route(
-            "/webhooks/ses",
-            post(ses_webhook).layer(webhook_body.clone()),
-        );
+        routes = routes.route("/webhooks/ses", post(ses_webhook).layer(webhook_body));
     }
     if app.webhooks.postmark_enabled() {
         routes = routes.route(
