@@ -102,6 +102,17 @@ pub enum Command {
         after_help = "Examples:\n  pressroom subscribers\n  pressroom subscribers --csv > everyone.csv\n  pressroom subscribers export > audience.csv\n\nStates: active, pending (signed up, not confirmed), unsubscribed, bounced,\ncomplained. Sources: csv (subscribers.csv), signup (pressroom serve)."
     )]
     Subscribers(SubscribersArgs),
+    /// Read bounce and complaint reports; suppress the readers they name.
+    ///
+    /// Delivery status notifications (RFC 3464), abuse reports (ARF) and
+    /// auto-replies from a Maildir, an mbox file or stdin. A hard bounce
+    /// or a complaint suppresses its reader at once, `bounces.soft_limit`
+    /// soft bounces within `bounces.soft_days` too; the same report read
+    /// twice counts once.
+    #[command(
+        after_help = "Examples:\n  pressroom bounces --maildir /var/mail/bounces      # from cron\n  pressroom bounces --mbox ~/bounces.mbox\n  pressroom --root /srv/site bounces - < message.eml  # one message: an MTA alias pipe\n\nA Maildir's processed messages move to cur/ with the S (seen) flag; the next\nrun skips them. Exit status: 0 done (stdin: also for a message that is no\nreport), 1 messages that could not be read (named; left where they are) or a\nproblem in config.toml, 2 the ledger could not be written; with `-` every\nfailure exits 75 (EX_TEMPFAIL) so the mail server retries later.\nEnvironment: PRESSROOM_SECRET (checks the bounce address tags)."
+    )]
+    Bounces(BouncesArgs),
     /// Create a new site: config.toml, one example article and templates/.
     #[command(
         after_help = "Example:\n  pressroom init my-newsletter && cd my-newsletter && pressroom build"
@@ -176,6 +187,23 @@ pub struct UnsubscribeArgs {
     pub token: Option<String>,
 }
 
+/// Where `pressroom bounces` reads reports from: exactly one source.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).multiple(false)))]
+pub struct BouncesArgs {
+    /// A Maildir: every message in new/ and cur/ not yet flagged seen;
+    /// each is marked (moved to cur/ with the S flag) once recorded.
+    #[arg(long, value_name = "DIR", group = "input")]
+    pub maildir: Option<PathBuf>,
+    /// An mbox file, read whole and left unchanged.
+    #[arg(long, value_name = "FILE", group = "input")]
+    pub mbox: Option<PathBuf>,
+    /// `-`: one message on stdin (for an MTA alias such as
+    /// `bounces: "|pressroom --root /srv/site bounces -"`).
+    #[arg(value_name = "-", group = "input", value_parser = clap::builder::PossibleValuesParser::new(["-"]))]
+    pub stdin: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on (default: [serve] listen, 127.0.0.1:8080).
@@ -197,6 +225,14 @@ pub enum SubscribersAction {
     /// Write the active audience (who the next send mails) as CSV to stdout:
     /// email, name, source, subscribed_at.
     Export,
+    /// Mail an address again after a bounce or complaint suppressed it
+    /// (recorded; an unsubscribe is never lifted here).
+    #[command(after_help = "Example:\n  pressroom subscribers reactivate reader@example.com")]
+    Reactivate {
+        /// The suppressed address.
+        #[arg(value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 /// `--mode` values.

@@ -1,6 +1,7 @@
 //! What kind of failure an error is: a problem in the user's input
 //! (content, config, templates, command-line values; exit 1) or a run
-//! that could not finish (a server, the disk, a lock; exit 2). Every
+//! that could not finish (a server, the disk, a lock; exit 2), or, for a
+//! mail server's pipe, a try-again-later (exit 75). Every
 //! error type says which by implementing [`HasKind`]; the command layer
 //! accepts only errors that do, so a new error type cannot reach the
 //! exit code without declaring its kind.
@@ -14,6 +15,10 @@ pub enum ErrorKind {
     Input,
     /// The run could not finish: the input may be fine (exit 2).
     Run,
+    /// A mail server's pipe should try again later: the ledger is busy,
+    /// the site cannot be read just now (exit 75, `EX_TEMPFAIL`, which
+    /// MTAs answer by keeping the message queued).
+    TempFail,
 }
 
 impl ErrorKind {
@@ -22,6 +27,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Input => 1,
             ErrorKind::Run => 2,
+            ErrorKind::TempFail => 75,
         }
     }
 }
@@ -107,6 +113,7 @@ mod tests {
     fn kinds_map_to_the_documented_exit_codes() {
         assert_eq!(ErrorKind::Input.exit_code(), 1);
         assert_eq!(ErrorKind::Run.exit_code(), 2);
+        assert_eq!(ErrorKind::TempFail.exit_code(), 75);
     }
 
     #[test]

@@ -70,3 +70,11 @@ pub struct Report {
     /// tag or the original Message-ID attributes it.
     pub legacy: bool,
 }
+
+mod legacy;
+mod parse;
+
+pub use parse::{parse, ReadError, DIAGNOSTIC_MAX_CHARS};
+
+#[cfg(test)]
+mod tests;

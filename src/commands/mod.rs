@@ -1,6 +1,7 @@
 //! One module per subcommand: wiring and reporting only. The work happens
 //! in the pure core (`content`, `feed`); this layer reads and writes files.
 
+mod bounces;
 pub(crate) mod build;
 mod check;
 mod generate;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unsubscribe(args) => unsubscribe::run(global, args),
         Command::Serve(args) => serve::run(global, args),
         Command::Subscribers(args) => subscribers::run(global, args),
+        Command::Bounces(args) => bounces::run(global, args),
         Command::Init(args) => init::run(args),
     }
 }
@@ -132,8 +134,14 @@ impl Failure {
         self.kind
     }
 
+    /// The same failure, of another kind (a mail server's pipe turns
+    /// every failure into a try-again-later).
+    pub fn with_kind(self, kind: ErrorKind) -> Failure {
+        Failure { kind, ..self }
+    }
+
     /// 1 for problems in the user's input, 2 for a run that could not
-    /// finish.
+    /// finish, 75 for a mail server's pipe to try again later.
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }

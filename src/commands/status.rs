@@ -1,5 +1,6 @@
 //! `pressroom status`: every issue in the ledger with its delivery counts,
-//! the next retry and the last error, as a table or JSON.
+//! the next retry, the last error, and the bounces and complaints that
+//! came back for it, as a table or JSON.
 
 use super::{Failure, Result};
 use serde::Serialize;
@@ -18,6 +19,16 @@ struct IssueJson {
     counts: CountsJson,
     next_retry: Option<String>,
     last_error: Option<String>,
+    reports: ReportsJson,
+}
+
+/// Bounce and complaint reports attributed to the issue.
+#[derive(Serialize)]
+struct ReportsJson {
+    hard_bounces: u64,
+    soft_bounces: u64,
+    complaints: u64,
+    auto_replies: u64,
 }
 
 #[derive(Serialize)]
@@ -56,6 +67,12 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
             },
             next_retry: s.next_retry.map(|d| d.to_rfc3339()),
             last_error: s.last_error,
+            reports: ReportsJson {
+                hard_bounces: s.reports.hard,
+                soft_bounces: s.reports.soft,
+                complaints: s.reports.complaint,
+                auto_replies: s.reports.auto_reply,
+            },
         })
         .collect();
     if args.json {
@@ -78,6 +95,13 @@ pub fn run(global: &Global, args: &StatusArgs) -> Result<()> {
             "    sent {}  deferred {}  failed {}  pending {}",
             row.counts.sent, row.counts.deferred, row.counts.failed, row.counts.pending
         );
+        let r = &row.reports;
+        if r.hard_bounces + r.soft_bounces + r.complaints + r.auto_replies > 0 {
+            println!(
+                "    bounces {} hard, {} soft  complaints {}  auto-replies {}",
+                r.hard_bounces, r.soft_bounces, r.complaints, r.auto_replies
+            );
+        }
         if let Some(next) = &row.next_retry {
             println!("    next retry {next}");
         }

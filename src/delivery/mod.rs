@@ -39,6 +39,7 @@ pub mod dkim;
 pub mod frozen;
 pub mod ledger;
 pub mod lock;
+pub mod mailbox;
 pub mod roster;
 pub mod smtp;
 pub mod subscribers;

@@ -6,6 +6,7 @@
 //! Every run passes a fixed `--now` ([`common::NOW`]) so what is published
 //! never depends on the day the tests run.
 
+mod bounces;
 mod check;
 mod commands;
 mod common;
