@@ -140,10 +140,18 @@ fn router(app: Arc<App>) -> Router {
 }
 
 /// A request (its body included) that takes longer than the read timeout
-/// is answered 408, so a slow client cannot hold a worker.
+/// is answered 408, so a slow client cannot hold a worker. A webhook's gets
+/// 503 instead: SNS takes any 4xx as final, and the notification would be
+/// lost; both providers retry a 5xx.
 async fn request_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    let webhook = req.uri().path().contains("/webhooks/");
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
+        Err(_) if webhook => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request timed out; try again\n",
+        )
+            .into_response(),
         Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timed out\n").into_response(),
     }
 }
@@ -179,7 +187,7 @@ pub async fn run(
     let app = Arc::new(App {
         per_client: Limiter::new(settings.signups_per_client_per_hour, hour),
         per_address: Limiter::new(settings.signups_per_address_per_hour, hour),
-        webhooks: Webhooks::new(settings.webhooks.clone()),
+        webhooks: Webhooks::new(settings.webhooks.clone(), settings.read_timeout),
         settings,
         store,
         mailer,

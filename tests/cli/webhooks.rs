@@ -59,6 +59,11 @@ impl FakeSns {
         )
         .unwrap();
         std::fs::copy(
+            certs.join("signing.pem"),
+            dir.path().join("SimpleNotificationService-slow.pem"),
+        )
+        .unwrap();
+        std::fs::copy(
             certs.join("stranger.pem"),
             dir.path().join("SimpleNotificationService-stranger.pem"),
         )
@@ -358,12 +363,13 @@ fn ses_bounce_suppresses_the_reader_and_a_repeat_counts_once() {
         .filter(|r| r.ends_with(".pem"))
         .count();
     assert_eq!(fetches, 1, "the certificate is kept in memory");
-    let log = s.server.log();
-    assert!(
-        log.contains(&format!("hard for {reader}")) && log.contains("suppressed: hard_bounce"),
-        "{log}"
-    );
-    assert!(log.contains("already recorded"), "{log}");
+    // The log says what each delivery of it did.
+    wait_for("the log lines", || {
+        let log = s.server.log();
+        log.contains(&format!("hard for {reader}"))
+            && log.contains("suppressed: hard_bounce")
+            && log.contains("already recorded")
+    });
 }
 
 #[test]
@@ -442,8 +448,9 @@ fn ses_refuses_what_sns_did_not_sign_and_certificates_from_elsewhere() {
 
     assert_eq!(s.rows(), before, "nothing changed");
     assert_eq!(s.suppression(&reader), None);
-    let log = s.server.log();
-    assert!(log.contains("SES webhook: refused"), "{log}");
+    wait_for("the log line", || {
+        s.server.log().contains("SES webhook: refused")
+    });
 }
 
 #[test]
@@ -601,10 +608,31 @@ fn a_ledger_failure_answers_500_and_the_retry_is_recorded() {
     let answer = s.post_ses(&body);
     assert_eq!(answer.status, 500, "{}", answer.body);
     assert_eq!(s.rows(), before, "nothing half-recorded");
-    assert!(s.server.log().contains("database or disk is full"));
+    wait_for("the log line", || {
+        s.server.log().contains("database or disk is full")
+    });
 
     ledger.execute_batch("DROP TRIGGER full_disk").unwrap();
     let answer = s.post_ses(&body);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(s.suppression(&reader).as_deref(), Some("hard_bounce"));
+}
+
+/// An SNS that does not send the certificate in time gets 503, which SNS
+/// retries (it takes a 4xx, a 408 too, as final), and nothing changes.
+#[test]
+fn a_certificate_that_does_not_come_in_time_answers_503() {
+    let s = setup("webhook-slow-sns", true);
+    let reader = s.site.addr(1);
+    let event = ses_bounce(&reader, &s.message_id(&reader));
+    let slow = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-slow.pem";
+    let before = s.rows();
+    let answer = s.post_ses(&notification(&event, "sns-slow-1", TOPIC, slow, "1").to_string());
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(s.rows(), before);
+    wait_for("the log line", || {
+        s.server
+            .log()
+            .contains("cannot fetch the signing certificate")
+    });
 }

@@ -3,7 +3,9 @@
 
 It serves, over TLS with the given certificate (standard library only):
   GET /<name>.pem          the file <name>.pem from --dir (a signing
-                           certificate), 404 when there is none
+                           certificate), 404 when there is none; when the
+                           name has `slow` in it, only after 5 seconds (an
+                           SNS that does not answer in time)
   GET /?Action=ConfirmSubscription&…
                            the ConfirmSubscriptionResponse SNS gives
 and prints one line `GET <path>` on stdout for every request, so a test can
@@ -19,6 +21,7 @@ import http.server
 import os
 import ssl
 import sys
+import time
 import urllib.parse
 
 CONFIRMED = b"""<ConfirmSubscriptionResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">
@@ -45,6 +48,8 @@ def main():
                 return self.answer(200, CONFIRMED, "text/xml")
             name = os.path.basename(url.path)
             path = os.path.join(args.dir, name)
+            if "slow" in name:
+                time.sleep(5)
             if name.endswith(".pem") and os.path.isfile(path):
                 with open(path, "rb") as f:
                     return self.answer(200, f.read(), "application/x-pem-file")

@@ -25,6 +25,8 @@ const MAX_CERTIFICATE: u64 = 64 * 1024;
 const MAX_ANSWER: u64 = 64 * 1024;
 /// Certificates kept; SNS uses a handful at a time.
 const CACHED: usize = 32;
+/// The longest one request to SNS may take.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a fetch failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,7 @@ impl Fetcher {
         }
         let mut builder = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+            .timeout(FETCH_TIMEOUT)
             .redirects(0)
             .user_agent(concat!("pressroom/", env!("CARGO_PKG_VERSION")));
         #[cfg(debug_assertions)]

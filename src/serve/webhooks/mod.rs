@@ -11,10 +11,13 @@ pub mod postmark;
 pub mod ses;
 pub mod sns;
 
+use std::future::Future;
+use std::time::Duration;
+
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use self::fetch::{FetchError, Fetcher};
+use self::fetch::{FetchError, Fetcher, FETCH_TIMEOUT};
 use self::ses::Event;
 use self::sns::{Envelope, Kind};
 use super::store::{Done, Op, Store};
@@ -57,6 +60,9 @@ pub struct Settings {
 pub struct Webhooks {
     settings: Settings,
     fetcher: Option<Fetcher>,
+    /// How long one fetch from SNS may take: well within the request's
+    /// read timeout, so a slow SNS gets a 503 (retried), not a timeout.
+    fetch_budget: Duration,
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -71,9 +77,15 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response {
 }
 
 impl Webhooks {
-    pub fn new(settings: Settings) -> Webhooks {
+    /// `read_timeout` is the server's limit on a whole request.
+    pub fn new(settings: Settings, read_timeout: Duration) -> Webhooks {
         let fetcher = settings.ses.as_ref().map(|_| Fetcher::new());
-        Webhooks { settings, fetcher }
+        let fetch_budget = (read_timeout * 3 / 4).clamp(Duration::from_secs(1), FETCH_TIMEOUT);
+        Webhooks {
+            settings,
+            fetcher,
+            fetch_budget,
+        }
     }
 
     pub fn ses_enabled(&self) -> bool {
@@ -112,7 +124,7 @@ impl Webhooks {
             Ok(url) => url,
             Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
         };
-        let key = match fetcher.signing_key(&cert_url).await {
+        let key = match timed(self.fetch_budget, fetcher.signing_key(&cert_url)).await {
             Ok(key) => key,
             Err(FetchError::Unavailable(e)) => {
                 tracing::warn!("SES webhook: cannot fetch the signing certificate: {e}");
@@ -138,7 +150,7 @@ impl Webhooks {
                     Ok(url) => url,
                     Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
                 };
-                match fetcher.confirm(&url).await {
+                match timed(self.fetch_budget, fetcher.confirm(&url)).await {
                     Ok(()) => {
                         tracing::info!("SES webhook: confirmed the subscription to {topic}");
                         text(StatusCode::OK, "subscription confirmed")
@@ -208,6 +220,20 @@ impl Webhooks {
             }
         }
     }
+}
+
+/// `fetch`, or a retryable error once `budget` has passed.
+async fn timed<T>(
+    budget: Duration,
+    fetch: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    tokio::time::timeout(budget, fetch)
+        .await
+        .unwrap_or_else(|_| {
+            Err(FetchError::Unavailable(format!(
+                "no answer within {budget:?}"
+            )))
+        })
 }
 
 /// Records `reports` in one transaction and logs what each did.
