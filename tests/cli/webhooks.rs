@@ -68,7 +68,7 @@ impl FakeSns {
             dir.path().join("SimpleNotificationService-stranger.pem"),
         )
         .unwrap();
-        let mut child = Command::new("python3")
+        let mut child = Command::new("/usr/bin/python3")
             .arg(Path::new(REPO).join("tests/tools/sns_https.py"))
             .arg("--cert")
             .arg(certs.join("server.pem"))
