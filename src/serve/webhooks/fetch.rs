@@ -136,6 +136,10 @@ impl Fetcher {
                 ureq::Error::Status(code, _) => format!("{target}: HTTP {code}"),
                 other => format!("{target}: {other}"),
             })?;
+            // Redirects are not followed: anything but 200 is a failure.
+            if response.status() != 200 {
+                return Err(format!("{target}: HTTP {}", response.status()));
+            }
             let mut body = Vec::new();
             response
                 .into_reader()

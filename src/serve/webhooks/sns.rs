@@ -204,10 +204,8 @@ impl SigningKey {
             .ok_or_else(|| bad("no certificate in the file".into()))?;
         let tbs = &cert.tbs_certificate;
         let names = names(&cert);
-        if !names
-            .iter()
-            .any(|n| n == "sns.amazonaws.com" || n.ends_with(".amazonaws.com"))
-        {
+        // SNS signs with certificates issued to sns.amazonaws.com.
+        if !names.iter().any(|n| n.ends_with(".amazonaws.com")) {
             return Err(bad(format!(
                 "issued to {}, not to Amazon SNS",
                 if names.is_empty() {
