@@ -46,6 +46,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         url.set_path(&path);
         url
     };
+    let webhooks = webhook_settings(&config.bounces)?;
     let ledger_path = super::ledger_path(root, &config);
     let ledger = Ledger::open(&ledger_path)?;
     let site = &config.site;
@@ -74,6 +75,8 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         read_timeout: Duration::from_secs(serve.read_timeout_seconds),
         signups_per_client_per_hour: serve.signups_per_client_per_hour,
         signups_per_address_per_hour: serve.signups_per_address_per_hour,
+        bounces: config.bounces.clone(),
+        webhooks,
     };
     let listen = args.listen.unwrap_or(serve.listen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -100,6 +103,55 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<()> {
         info!("stopped");
         Ok::<(), super::Failure>(())
     })
+}
+
+/// The provider webhooks `[bounces]` turns on, with the Postmark password
+/// from `PRESSROOM_POSTMARK_PASSWORD`.
+fn webhook_settings(
+    bounces: &crate::config::bounces::BounceConfig,
+) -> Result<crate::serve::webhooks::Settings> {
+    use crate::serve::webhooks::{PostmarkSettings, SesSettings, Settings};
+    let ses = match &bounces.ses {
+        Some(ses) if ses.topic_arns.iter().all(|t| t.trim().is_empty()) => {
+            return Err(InputError(
+                "config.toml: bounces.ses.topic_arns: empty; name the SNS topics whose notifications to accept (arn:aws:sns:REGION:ACCOUNT:TOPIC)".into(),
+            )
+            .into())
+        }
+        Some(ses) => Some(SesSettings {
+            topic_arns: ses.topic_arns.iter().map(|t| t.trim().to_owned()).collect(),
+        }),
+        None => None,
+    };
+    let postmark = match &bounces.postmark {
+        Some(postmark) => {
+            if postmark.username.trim().is_empty() || postmark.username.contains(':') {
+                return Err(InputError(
+                    "config.toml: bounces.postmark.username: must be set, without a colon".into(),
+                )
+                .into());
+            }
+            let password = std::env::var("PRESSROOM_POSTMARK_PASSWORD").unwrap_or_default();
+            if password.len() < 16 {
+                return Err(InputError(
+                    "PRESSROOM_POSTMARK_PASSWORD is not set or shorter than 16 characters: [bounces.postmark] needs the password of Postmark's webhook URL (e.g. `openssl rand -hex 24`)".into(),
+                )
+                .into());
+            }
+            Some(PostmarkSettings {
+                username: postmark.username.clone(),
+                password,
+            })
+        }
+        None => None,
+    };
+    if let Some(ses) = &ses {
+        info!("SES webhook on for {}", ses.topic_arns.join(", "));
+    }
+    if postmark.is_some() {
+        info!("Postmark webhook on");
+    }
+    Ok(Settings { ses, postmark })
 }
 
 /// Completes on SIGTERM (systemd's stop) or Ctrl-C.

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod mailer;
 pub mod pages;
 pub mod store;
+pub mod webhooks;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Form, Router};
 use chrono::{TimeZone, Utc};
 use minijinja::Value;
@@ -37,7 +38,8 @@ use url::Url;
 use self::limits::Limiter;
 use self::mailer::Mailer;
 use self::pages::Pages;
-use self::store::{Done, Op, Store};
+use self::store::{BounceRules, Done, Op, Store};
+use self::webhooks::Webhooks;
 use crate::address::EmailAddress;
 use crate::delivery::ledger::Confirmation;
 use crate::email::token::{self, ConfirmTokenError};
@@ -77,6 +79,10 @@ pub struct Settings {
     pub read_timeout: Duration,
     pub signups_per_client_per_hour: u32,
     pub signups_per_address_per_hour: u32,
+    /// `[bounces]`: soft-bounce rules for the reports webhooks record.
+    pub bounces: crate::config::bounces::BounceConfig,
+    /// The provider webhooks that are on.
+    pub webhooks: webhooks::Settings,
 }
 
 /// Shared by every request.
@@ -86,6 +92,7 @@ struct App {
     mailer: Mailer,
     per_client: Limiter<IpAddr>,
     per_address: Limiter<String>,
+    webhooks: Webhooks,
     /// The pages that hold nothing from the request (the signup form and
     /// its answer), rendered once at start.
     fixed: Vec<(&'static str, String)>,
@@ -99,12 +106,24 @@ struct Peer(SocketAddr);
 fn router(app: Arc<App>) -> Router {
     let read_timeout = app.settings.read_timeout;
     let prefix = app.settings.path_prefix.trim_end_matches('/').to_owned();
-    let routes: Router<Arc<App>> = Router::new()
+    let mut routes: Router<Arc<App>> = Router::new()
         .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
         .route("/subscribe", get(subscribe_page).post(subscribe))
         .route("/confirm", get(confirm_page).post(confirm))
         .route("/healthz", get(healthz))
         .fallback(not_found);
+    // Provider webhooks, only when configured; their bodies may be far
+    // larger than a form's.
+    let webhook_body = DefaultBodyLimit::max(webhooks::MAX_BODY);
+    if app.webhooks.ses_enabled() {
+        routes = routes.route("/webhooks/ses", post(ses_webhook).layer(webhook_body));
+    }
+    if app.webhooks.postmark_enabled() {
+        routes = routes.route(
+            "/webhooks/postmark",
+            post(postmark_webhook).layer(webhook_body),
+        );
+    }
     let routes: Router = if prefix.is_empty() {
         routes.with_state(app)
     } else {
@@ -121,10 +140,18 @@ fn router(app: Arc<App>) -> Router {
 }
 
 /// A request (its body included) that takes longer than the read timeout
-/// is answered 408, so a slow client cannot hold a worker.
+/// is answered 408, so a slow client cannot hold a worker. A webhook's gets
+/// 503 instead: SNS takes any 4xx as final, and the notification would be
+/// lost; both providers retry a 5xx.
 async fn request_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    let webhook = req.uri().path().contains("/webhooks/");
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
+        Err(_) if webhook => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request timed out; try again\n",
+        )
+            .into_response(),
         Err(_) => (StatusCode::REQUEST_TIMEOUT, "request timed out\n").into_response(),
     }
 }
@@ -139,7 +166,11 @@ pub async fn run(
     smtp: Arc<crate::delivery::smtp::SmtpSettings>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (store, store_thread) = Store::start(ledger);
+    let rules = BounceRules {
+        settings: settings.bounces.clone(),
+        secret: settings.secret.clone(),
+    };
+    let (store, store_thread) = Store::start(ledger, rules);
     let (mailer, mailer_thread) = Mailer::start(smtp);
     let hour = Duration::from_secs(3600);
     let fixed = FIXED
@@ -156,6 +187,7 @@ pub async fn run(
     let app = Arc::new(App {
         per_client: Limiter::new(settings.signups_per_client_per_hour, hour),
         per_address: Limiter::new(settings.signups_per_address_per_hour, hour),
+        webhooks: Webhooks::new(settings.webhooks.clone(), settings.read_timeout),
         settings,
         store,
         mailer,
@@ -588,6 +620,18 @@ async fn confirm(
         ),
         _ => app.unavailable(),
     }
+}
+
+async fn ses_webhook(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    app.webhooks.ses(&app.store, &body).await
+}
+
+async fn postmark_webhook(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    app.webhooks.postmark(&app.store, &headers, &body).await
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {

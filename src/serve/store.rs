@@ -13,6 +13,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::address::EmailAddress;
+use crate::bounce::Report;
+use crate::config::bounces::BounceConfig;
+use crate::delivery::bounces::{self, Applied};
 use crate::delivery::ledger::{Confirmation, Ledger, LedgerError, SignupRequest};
 
 /// Changes (and one check) the server asks of the ledger.
@@ -32,18 +35,35 @@ pub enum Op {
         issued_at: DateTime<Utc>,
         client: String,
     },
+    /// Bounce and complaint reports from a provider's webhook, applied
+    /// together; `source` is `ses` or `postmark`.
+    Bounces {
+        reports: Vec<Report>,
+        source: &'static str,
+    },
     /// Whether the ledger still answers.
     Health,
 }
 
 /// What an [`Op`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
     /// Whether the address was newly suppressed.
     Unsubscribed(bool),
     Signup(SignupRequest),
     Confirm(Confirmation),
+    /// What each report did, in order.
+    Bounces(Vec<Applied>),
     Healthy,
+}
+
+/// What applying bounce reports needs besides the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct BounceRules {
+    /// `[bounces]`: the soft-bounce limit and window.
+    pub settings: BounceConfig,
+    /// `PRESSROOM_SECRET`, which signs VERP tags.
+    pub secret: Vec<u8>,
 }
 
 type Reply = oneshot::Sender<Result<Done, String>>;
@@ -60,11 +80,11 @@ pub struct Store {
 
 impl Store {
     /// Starts the thread that owns `ledger`.
-    pub fn start(ledger: Ledger) -> (Store, JoinHandle<()>) {
+    pub fn start(ledger: Ledger, rules: BounceRules) -> (Store, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel::<(Op, Reply)>();
         let handle = std::thread::Builder::new()
             .name("ledger".into())
-            .spawn(move || writer(ledger, rx))
+            .spawn(move || writer(ledger, rules, rx))
             .unwrap_or_else(|e| panic!("cannot start the ledger thread: {e}"));
         (Store { tx }, handle)
     }
@@ -81,7 +101,7 @@ impl Store {
     }
 }
 
-fn writer(mut ledger: Ledger, rx: mpsc::Receiver<(Op, Reply)>) {
+fn writer(mut ledger: Ledger, rules: BounceRules, rx: mpsc::Receiver<(Op, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < GROUP {
@@ -90,7 +110,7 @@ fn writer(mut ledger: Ledger, rx: mpsc::Receiver<(Op, Reply)>) {
                 Err(_) => break,
             }
         }
-        let results = write_group(&mut ledger, &group);
+        let results = write_group(&mut ledger, &rules, &group);
         for ((_, reply), result) in group.into_iter().zip(results) {
             let _ = reply.send(result);
         }
@@ -99,7 +119,11 @@ fn writer(mut ledger: Ledger, rx: mpsc::Receiver<(Op, Reply)>) {
 
 /// Applies the group in one transaction; on any failure nothing of it
 /// stays and every request gets the error.
-fn write_group(ledger: &mut Ledger, group: &[(Op, Reply)]) -> Vec<Result<Done, String>> {
+fn write_group(
+    ledger: &mut Ledger,
+    rules: &BounceRules,
+    group: &[(Op, Reply)],
+) -> Vec<Result<Done, String>> {
     let fail = |e: &LedgerError| {
         let message = format!("{:#}", anyhow::Error::from(clone_error(e)));
         tracing::error!("{message}");
@@ -129,6 +153,24 @@ fn write_group(ledger: &mut Ledger, group: &[(Op, Reply)]) -> Vec<Result<Done, S
             } => ledger
                 .confirm_signup(address, *issued_at, Some(client), now)
                 .map(Done::Confirm),
+            Op::Bounces { reports, source } => reports
+                .iter()
+                .map(|report| {
+                    // Webhook reports carry the provider's id; without
+                    // one, the report's own fields make the key.
+                    let key = bounces::report_key(report, format!("{report:?}").as_bytes());
+                    bounces::apply(
+                        ledger,
+                        report,
+                        &key,
+                        source,
+                        &rules.settings,
+                        Some(&rules.secret),
+                        now,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Done::Bounces),
             Op::Health => ledger.schema_version().map(|_| Done::Healthy),
         };
         match done {
@@ -166,7 +208,7 @@ mod tests {
     async fn requests_are_committed_before_they_are_answered() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
-        let (store, thread) = Store::start(Ledger::open(&path).unwrap());
+        let (store, thread) = Store::start(Ledger::open(&path).unwrap(), BounceRules::default());
         let a = EmailAddress::parse("a@example.com").unwrap();
         let answers = futures_join(vec![
             store.apply(Op::Unsubscribe {

@@ -26,3 +26,4 @@ mod serve;
 mod source;
 mod structure;
 mod urls;
+mod webhooks;

@@ -25,13 +25,13 @@ const LIST_ID: &str = "dispatch.example.com";
 
 /// The sample site with `[send]`, `[smtp]` (the given SMTP URL) and
 /// `[serve]` set, and `n` subscribers `r{i}@DOMAIN` in subscribers.csv.
-struct Site {
+pub(crate) struct Site {
     dir: tempfile::TempDir,
     domain: String,
 }
 
 impl Site {
-    fn new(test: &str, n: usize, smtp_url: &str, send: &str, serve: &str) -> Site {
+    pub(crate) fn new(test: &str, n: usize, smtp_url: &str, send: &str, serve: &str) -> Site {
         let dir = tempfile::Builder::new()
             .prefix("prserve-")
             .tempdir()
@@ -55,19 +55,19 @@ impl Site {
         site
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
-    fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.root().join(relative)
     }
 
-    fn addr(&self, i: usize) -> String {
+    pub(crate) fn addr(&self, i: usize) -> String {
         format!("r{i}@{}", self.domain)
     }
 
-    fn ledger(&self) -> PathBuf {
+    pub(crate) fn ledger(&self) -> PathBuf {
         self.path(".pressroom/state.db")
     }
 
@@ -89,7 +89,7 @@ impl Site {
         command
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let output = self
             .command(Some(NOW), args)
             .output()
@@ -154,16 +154,22 @@ fn ledger_rows(path: &Path) -> Vec<String> {
 
 /// `pressroom serve --listen 127.0.0.1:0` running; stopped with SIGTERM
 /// when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(site: &Site) -> Server {
-        let mut child = site
-            .command(None, &["serve", "--listen", "127.0.0.1:0"])
+    pub(crate) fn start(site: &Site) -> Server {
+        Server::start_with(site, &[])
+    }
+
+    /// Starts with more environment variables.
+    pub(crate) fn start_with(site: &Site, env: &[(&str, &str)]) -> Server {
+        let mut command = site.command(None, &["serve", "--listen", "127.0.0.1:0"]);
+        command.envs(env.iter().copied());
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -194,11 +200,11 @@ impl Server {
         Server { child, base, log }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
@@ -236,14 +242,14 @@ fn signal(child: &Child, name: &str) {
 }
 
 /// What the server answered.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -251,14 +257,14 @@ impl Answer {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(Duration::from_secs(20))
         .build()
 }
 
-fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
+pub(crate) fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
     let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
@@ -338,7 +344,7 @@ fn confirmation_path(server: &FaultServer, to: &str) -> Option<String> {
     )
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
