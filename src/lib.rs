@@ -24,6 +24,7 @@ pub mod feed;
 pub mod fs;
 pub mod inbox;
 pub mod live;
+pub mod net;
 pub mod serve;
 pub mod stamp;
 pub mod text;

@@ -34,6 +34,8 @@ use percent_encoding::percent_decode_str;
 
 use crate::config::send::SmtpConfig;
 use crate::error_kind::{ErrorKind, HasKind};
+use crate::net::is_local_host;
+pub use crate::net::Password;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,35 +170,6 @@ fn redact_url(text: &str) -> String {
         }
         Ok(url) => url.to_string(),
         Err(_) => text.chars().filter(|c| !c.is_control()).collect(),
-    }
-}
-
-/// localhost, 127.0.0.0/8 or ::1: the only hosts plaintext may go to
-/// without `allow_plaintext`.
-pub fn is_local_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => false,
-    }
-}
-
-/// The SMTP password. `Debug` never shows it.
-#[derive(Clone)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(secret: String) -> Password {
-        Password(secret)
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(REDACTED)")
     }
 }
 
@@ -793,7 +766,7 @@ fn open(settings: &SmtpSettings) -> Result<(SmtpConnection, bool), Outcome> {
                 reason: format!("refusing to send the password unencrypted to {server}"),
             });
         }
-        let credentials = Credentials::new(user.clone(), password.0.clone());
+        let credentials = Credentials::new(user.clone(), password.expose().to_owned());
         if let Err(e) = conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials) {
             conn.abort();
             return Err(Outcome::Fatal {

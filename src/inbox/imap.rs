@@ -30,6 +30,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::error_kind::{ErrorKind, HasKind};
+use crate::net::is_local_host;
+pub use crate::net::Password;
 
 /// The keyword a processed message carries.
 pub const PROCESSED: &str = "$PressroomProcessed";
@@ -189,32 +191,6 @@ fn redact_url(text: &str) -> String {
         }
         Ok(url) => url.to_string(),
         Err(_) => text.chars().filter(|c| !c.is_control()).collect(),
-    }
-}
-
-/// localhost, 127.0.0.0/8 or ::1: the only hosts a password may go to
-/// unencrypted.
-fn is_local_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The IMAP password. `Debug` never shows it.
-#[derive(Clone)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(secret: String) -> Password {
-        Password(secret)
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(REDACTED)")
     }
 }
 
@@ -481,7 +457,7 @@ impl Mailbox {
                 "PLAIN",
                 &PlainAuth {
                     user: url.user.clone(),
-                    password: settings.password.0.clone(),
+                    password: settings.password.expose().to_owned(),
                 },
             )
         } else if login_disabled {
@@ -489,7 +465,7 @@ impl Mailbox {
                 "offers neither AUTH=PLAIN nor LOGIN, so pressroom cannot log in (use the server's TLS port with imaps://)",
             ));
         } else {
-            client.login(&url.user, &settings.password.0)
+            client.login(&url.user, settings.password.expose())
         };
         let mut session = result.map_err(|(e, _)| {
             settings.fail(format!(

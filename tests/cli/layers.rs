@@ -17,7 +17,7 @@ use crate::common::{files_under, read, REPO};
 /// so naming it (`crate::VERSION`) is allowed from anywhere.
 const LAYERS: &[&[&str]] = &[
     &["error_kind"],
-    &["address", "cli", "fs", "stamp", "text"],
+    &["address", "cli", "fs", "net", "stamp", "text"],
     &["config"],
     &["bounce", "content"],
     &["email", "feed", "inbox"],
