@@ -12,7 +12,8 @@ Reads one JSON command a line on stdin and answers one JSON line on stdout:
   {"screenshot": PATH, "width": W, "height": H}   full-page PNG
 Errors answer {"error": MESSAGE}. Ends at end of input.
 
-Also imported by benches/live_preview.py (start_chromium, Page).
+Also imported by benches/live_preview.py and tests/tools/browser.py
+(start_chromium, Page).
 Runs Debian's chromium as the tests run it (root, no sandbox, nothing that
 calls home) with a throw-away profile. Needs python3-websocket.
 """
