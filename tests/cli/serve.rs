@@ -126,6 +126,15 @@ impl Site {
 
 /// Every row of the tables the server could change, as text.
 fn ledger_rows(path: &Path) -> Vec<String> {
+    table_rows(
+        path,
+        &["signups", "suppressions", "deliveries", "issues", "meta"],
+    )
+}
+
+/// Every row of `tables` in the ledger at `path`, as sorted text (none
+/// when there is no ledger yet).
+pub(crate) fn table_rows(path: &Path, tables: &[&str]) -> Vec<String> {
     if !path.exists() {
         return Vec::new();
     }
@@ -133,7 +142,7 @@ fn ledger_rows(path: &Path) -> Vec<String> {
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let mut out = Vec::new();
-    for table in ["signups", "suppressions", "deliveries", "issues", "meta"] {
+    for table in tables {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
         let n = stmt.column_count();
         let rows = stmt

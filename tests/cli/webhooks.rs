@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::common::REPO;
 use crate::mail::FaultServer;
-use crate::serve::{agent, answer, wait_for, Answer, Server, Site};
+use crate::serve::{agent, answer, table_rows, wait_for, Answer, Server, Site};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:pressroom-bounces";
 const PASSWORD: &str = "postmark-webhook-password-5f2a";
@@ -216,25 +216,10 @@ impl Setup {
 
     /// Every row of the tables a report can change, as text.
     fn rows(&self) -> Vec<String> {
-        let conn = read_only(&self.site.ledger());
-        let mut out = Vec::new();
-        for table in ["reports", "suppressions", "deliveries", "signups"] {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
-            let n = stmt.column_count();
-            let rows = stmt
-                .query_map([], |r| {
-                    let mut line = format!("{table}:");
-                    for i in 0..n {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        line.push_str(&format!(" {v:?}"));
-                    }
-                    Ok(line)
-                })
-                .unwrap();
-            out.extend(rows.map(Result::unwrap));
-        }
-        out.sort();
-        out
+        table_rows(
+            &self.site.ledger(),
+            &["reports", "suppressions", "deliveries", "signups"],
+        )
     }
 }
 
